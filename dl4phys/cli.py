@@ -1,0 +1,111 @@
+"""The course command line: ``python -m dl4phys SUBCOMMAND`` (or the ``dl4phys`` script).
+
+    release  [ASSIGNMENT ...]   generate the student versions into release/
+    grade    ASSIGNMENT         autograde every submission in submitted/<student>/ASSIGNMENT/
+    feedback ASSIGNMENT         write HTML feedback into feedback/
+    report                      print the score table and write grades.csv
+    demo                        all of the above on the demo submissions under tests/submissions/
+
+Every subcommand takes ``--course-dir`` (where submitted/, autograded/, feedback/ and
+gradebook.db live; the repository root by default). Mistakes end with a one-line ``error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import grading
+from .grading import Course, CourseError
+
+DEFAULT_DEMO_DIR = grading.REPO_ROOT / "demo"
+
+
+def _course(args) -> Course:
+    return Course(root=Path(args.course_dir).resolve())
+
+
+def _print_outcomes(outcomes) -> int:
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"{o.student}/{o.assignment}: {o.reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_release(args) -> int:
+    done = grading.release(_course(args), args.assignments or None)
+    print(f"released {', '.join(done)} into {_course(args).release}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    course = _course(args)
+    outcomes = grading.grade(course, args.assignment, args.student or None)
+    ok = sum(o.ok for o in outcomes)
+    print(f"autograded {ok} of {len(outcomes)} submissions of {args.assignment} into {course.autograded}")
+    return _print_outcomes(outcomes)
+
+
+def cmd_feedback(args) -> int:
+    course = _course(args)
+    outcomes = grading.feedback(course, args.assignment, args.student or None)
+    print(f"wrote feedback for {sum(o.ok for o in outcomes)} students into {course.feedback}")
+    return _print_outcomes(outcomes)
+
+
+def cmd_report(args) -> int:
+    table, csv_path = grading.report(_course(args))
+    print(table)
+    print(f"\nwrote {csv_path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    course = _course(args)
+    print(f"demo course directory: {course.root}")
+    outcomes, table, csv_path = grading.demo(course)
+    print(table)
+    print(f"\nfeedback in {course.feedback}, grades in {csv_path}")
+    return _print_outcomes(outcomes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dl4phys", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    def add(name, func, help_text, course_default=grading.REPO_ROOT):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--course-dir", default=str(course_default),
+                       help=f"folder with submitted/, autograded/, feedback/, gradebook.db (default: {course_default})")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("release", cmd_release, "generate student versions of assignments into release/")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all under source/)")
+    p = add("grade", cmd_grade, "autograde the submissions of an assignment")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p = add("feedback", cmd_feedback, "write HTML feedback for autograded submissions")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    add("report", cmd_report, "print the score table and write grades.csv")
+    add("demo", cmd_demo, "release, grade the demo submissions, write feedback and the report", DEFAULT_DEMO_DIR)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CourseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; graded submissions so far are in the gradebook, run the command again to finish",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

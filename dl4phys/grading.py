@@ -1,0 +1,377 @@
+"""The grading pipeline of the course, a thin layer over nbgrader's Python API.
+
+A :class:`Course` says where things live: the instructor's ``source/`` notebooks, the students'
+``release/`` versions, and a course directory holding ``submitted/``, ``autograded/``,
+``feedback/`` and ``gradebook.db``. The functions below release, autograde, write feedback and
+report scores; the command line (:mod:`dl4phys.cli`) and the tests call the same functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
+DEMO_SUBMISSIONS = REPO_ROOT / "tests" / "submissions"
+
+
+class CourseError(Exception):
+    """A mistake the user can fix; the command line prints its message on one line."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where a course's notebooks and student data live.
+
+    ``root`` holds ``submitted/<student>/<assignment>/``, ``autograded/``, ``feedback/``,
+    ``gradebook.db`` and ``grades.csv``; ``source`` and ``release`` default to the repository's.
+    """
+
+    root: Path = REPO_ROOT
+    source: Path = REPO_ROOT / "source"
+    release: Path = REPO_ROOT / "release"
+    config_overrides: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def submitted(self) -> Path:
+        return self.root / "submitted"
+
+    @property
+    def autograded(self) -> Path:
+        return self.root / "autograded"
+
+    @property
+    def feedback(self) -> Path:
+        return self.root / "feedback"
+
+    @property
+    def gradebook_path(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.gradebook_path}"
+
+    def assignments(self) -> list[str]:
+        """Assignment ids found under ``source/``, in name order."""
+        if not self.source.is_dir():
+            return []
+        return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def check_assignment(self, assignment: str) -> None:
+        if assignment not in self.assignments():
+            known = ", ".join(self.assignments()) or "none"
+            raise CourseError(f"unknown assignment {assignment!r}: the assignments under {self.source} are {known}")
+
+    def notebooks(self, assignment: str) -> list[str]:
+        """Notebook names (without ``.ipynb``) of an assignment."""
+        return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a submission folder for ``assignment``."""
+        if not self.submitted.is_dir():
+            return []
+        return sorted(p.name for p in self.submitted.iterdir() if (p / assignment).is_dir())
+
+
+def load_config(course: Course):
+    """The course's nbgrader configuration with its directories set to ``course``."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+    # nbgrader joins these onto the root with os.path.join, so absolute paths are kept as they are.
+    config.CourseDirectory.root = str(course.root)
+    config.CourseDirectory.source_directory = str(course.source)
+    config.CourseDirectory.release_directory = str(course.release)
+    config.CourseDirectory.db_url = course.db_url
+    config.merge(Config(course.config_overrides))
+    return config
+
+
+@contextmanager
+def _quiet_nbgrader():
+    """nbgrader logs every step at INFO; keep the terminal for our own progress and errors."""
+    logger = logging.getLogger("traitlets")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _venv_bin_on_path() -> None:
+    """nbgrader runs the ``alembic`` script of its environment by name, so that bin/ must be on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _quiet_sqlalchemy() -> None:
+    """nbgrader's gradebook code triggers SQLAlchemy autoflush warnings that say nothing to a user."""
+    import warnings
+
+    try:
+        from sqlalchemy.exc import SAWarning
+    except ImportError:  # pragma: no cover
+        return
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
+def nbgrader_api(course: Course):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course.root.mkdir(parents=True, exist_ok=True)
+    _venv_bin_on_path()
+    _quiet_sqlalchemy()
+    config = load_config(course)
+    coursedir = CourseDirectory(config=config)
+    with _quiet_nbgrader():
+        api = NbGraderAPI(coursedir=coursedir, config=config)
+    api.log.setLevel(logging.ERROR)
+    return api
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b.*?: .+")
+
+
+def _last_line(result: dict) -> str:
+    """The most telling line of a failed nbgrader call: the exception raised first, else the log's end."""
+    lines = [line.strip() for line in (result.get("log") or "").splitlines() if line.strip()]
+    lines += [line.strip() for line in (result.get("error") or "").splitlines() if line.strip()]
+    for line in lines:
+        if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line:
+            return line
+    return lines[-1] if lines else "unknown nbgrader error"
+
+
+def _progress(items, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="student", disable=len(items) < 2 or not sys.stderr.isatty(), leave=False)
+
+
+# --------------------------------------------------------------------------------------------- release
+def release(course: Course, assignments: list[str] | None = None) -> list[str]:
+    """Generate the student version of each assignment into ``course.release`` (and the gradebook)."""
+    assignments = assignments or course.assignments()
+    if not assignments:
+        raise CourseError(f"no assignments under {course.source}: add source/<assignment>/<notebook>.ipynb")
+    for assignment in assignments:
+        course.check_assignment(assignment)
+        for notebook in (course.source / assignment).glob("*.ipynb"):
+            _read_notebook(notebook)
+    api = nbgrader_api(course)
+    for assignment in assignments:
+        with _quiet_nbgrader():
+            result = api.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise CourseError(f"could not release {assignment}: {_last_line(result)}")
+    return assignments
+
+
+def _read_notebook(path: Path):
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises several kinds for broken files
+        raise CourseError(f"{path} is not a valid notebook ({type(err).__name__}); open it in Jupyter and save it again") from err
+
+
+# ----------------------------------------------------------------------------------------------- grade
+@dataclass
+class GradeOutcome:
+    student: str
+    assignment: str
+    ok: bool
+    reason: str = ""
+
+
+def grade(course: Course, assignment: str, students: list[str] | None = None) -> list[GradeOutcome]:
+    """Autograde the submissions of ``assignment`` (all students, or those given).
+
+    Every student is attempted; a submission that cannot be graded gets an outcome with a one-line
+    reason instead of stopping the run.
+    """
+    course.check_assignment(assignment)
+    students = students or course.students(assignment)
+    if not students:
+        raise CourseError(
+            f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
+            "(nbgrader collect does this)")
+    _ensure_in_gradebook(course, assignment)
+    api = nbgrader_api(course)
+    outcomes = []
+    for student in _progress(students, f"grading {assignment}"):
+        problem = _submission_problem(course, assignment, student)
+        if problem:
+            outcomes.append(GradeOutcome(student, assignment, False, problem))
+            continue
+        with _quiet_nbgrader():
+            result = api.autograde(assignment, student, force=True, create=True)
+        outcomes.append(GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result)))
+    return outcomes
+
+
+def _ensure_in_gradebook(course: Course, assignment: str) -> None:
+    """Autograding needs the assignment's cells in the gradebook; releasing records them."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, "dl4phys") as gb:
+        try:
+            gb.find_assignment(assignment)
+            return
+        except MissingEntry:
+            pass
+    release(course, [assignment])
+
+
+def _submission_problem(course: Course, assignment: str, student: str) -> str:
+    folder = course.submitted / student / assignment
+    for name in course.notebooks(assignment):
+        path = folder / f"{name}.ipynb"
+        if not path.exists():
+            continue  # nbgrader scores a missing notebook as zero
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception:
+            return f"{name}.ipynb is not a valid notebook (not JSON or not nbformat 4); ask the student to resubmit"
+    return ""
+
+
+# -------------------------------------------------------------------------------------------- feedback
+def feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[GradeOutcome]:
+    """Write HTML feedback for every autograded submission of ``assignment``."""
+    course.check_assignment(assignment)
+    students = students or sorted(p.parent.name for p in course.autograded.glob(f"*/{assignment}") if p.is_dir())
+    if not students:
+        raise CourseError(f"nothing autograded for {assignment} yet: run `python -m dl4phys grade {assignment}` first")
+    api = nbgrader_api(course)
+    outcomes = []
+    for student in _progress(students, f"feedback {assignment}"):
+        with _quiet_nbgrader():
+            result = api.generate_feedback(assignment, student, force=True)
+        outcomes.append(GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result)))
+    return outcomes
+
+
+# ---------------------------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class Score:
+    student: str
+    assignment: str
+    auto_score: float
+    max_auto_score: float
+    manual_pending: bool
+
+
+def scores(course: Course) -> list[Score]:
+    """Autograded scores of every submission in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    if not course.gradebook_path.exists():
+        raise CourseError(f"no gradebook at {course.gradebook_path}: grade something first")
+    rows = []
+    with Gradebook(course.db_url, "dl4phys") as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                rows.append(Score(
+                    student=submission.student.id,
+                    assignment=assignment.name,
+                    auto_score=float(submission.code_score),
+                    max_auto_score=float(submission.max_code_score),
+                    manual_pending=bool(submission.needs_manual_grade),
+                ))
+    return sorted(rows, key=lambda s: (s.student, s.assignment))
+
+
+def write_grades_csv(rows: list[Score], path: Path) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "assignment", "auto_score", "max_auto_score", "manual_grading_pending"])
+        for row in rows:
+            writer.writerow([row.student, row.assignment, f"{row.auto_score:g}", f"{row.max_auto_score:g}", row.manual_pending])
+    return path
+
+
+def score_table(rows: list[Score]) -> str:
+    """A plain-text table, one row per student and one column per assignment (``score/max``)."""
+    assignments = sorted({r.assignment for r in rows})
+    students = sorted({r.student for r in rows})
+    cell = {(r.student, r.assignment): f"{r.auto_score:g}/{r.max_auto_score:g}" + ("*" if r.manual_pending else "") for r in rows}
+    header = ["student"] + assignments
+    body = [[s] + [cell.get((s, a), "-") for a in assignments] for s in students]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*line) for line in body]
+    if any(r.manual_pending for r in rows):
+        lines.append("* written answers still to be graded by hand (formgrader); scores are autograded points only")
+    return "\n".join(lines)
+
+
+def report(course: Course) -> tuple[str, Path]:
+    rows = scores(course)
+    path = write_grades_csv(rows, course.root / "grades.csv")
+    return score_table(rows), path
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def demo_cases(assignment: str) -> dict[str, Path]:
+    """Demo submissions of an assignment: ``tests/submissions/<assignment>/<case>/`` folders."""
+    folder = DEMO_SUBMISSIONS / assignment
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()}
+
+
+def expected_scores(assignment: str) -> dict[str, object]:
+    path = DEMO_SUBMISSIONS / assignment / "expected_scores.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def submit_demo_cases(course: Course, assignment: str) -> list[str]:
+    """Copy the demo submissions into ``course.submitted`` (student id = case name).
+
+    Refuses to replace a submission that differs from the demo one, so a real student's work in the
+    same course directory is never overwritten.
+    """
+    students = []
+    for case, folder in demo_cases(assignment).items():
+        dest = course.submitted / case / assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in folder.glob("*.ipynb"):
+            target = dest / src.name
+            if target.exists() and target.read_bytes() != src.read_bytes():
+                raise CourseError(f"{target} exists and is not the demo submission; use another --course-dir for the demo")
+            shutil.copyfile(src, target)
+        students.append(case)
+    return students
+
+
+def demo(course: Course, assignments: list[str] | None = None) -> tuple[list[GradeOutcome], str, Path]:
+    """Release every assignment, grade its demo submissions, write feedback and the report."""
+    assignments = assignments or [a for a in course.assignments() if demo_cases(a)]
+    release(course, course.assignments())
+    outcomes = []
+    for assignment in assignments:
+        students = submit_demo_cases(course, assignment)
+        if not students:
+            continue
+        outcomes += grade(course, assignment, students)
+        graded = [o.student for o in outcomes if o.assignment == assignment and o.ok]
+        if graded:
+            outcomes += [o for o in feedback(course, assignment, graded) if not o.ok]
+    table, csv_path = report(course)
+    return outcomes, table, csv_path
