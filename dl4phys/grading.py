@@ -130,6 +130,14 @@ def _quiet_sqlalchemy() -> None:
     warnings.filterwarnings("ignore", category=SAWarning)
 
 
+def _gradebook(course: Course):
+    from nbgrader.api import Gradebook
+
+    _venv_bin_on_path()
+    _quiet_sqlalchemy()
+    return Gradebook(course.db_url, load_config(course).CourseDirectory.course_id)
+
+
 def nbgrader_api(course: Course):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -227,9 +235,9 @@ def grade(course: Course, assignment: str, students: list[str] | None = None) ->
 
 def _ensure_in_gradebook(course: Course, assignment: str) -> None:
     """Autograding needs the assignment's cells in the gradebook; releasing records them."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(course.db_url, "dl4phys") as gb:
+    with _gradebook(course) as gb:
         try:
             gb.find_assignment(assignment)
             return
@@ -279,12 +287,10 @@ class Score:
 
 def scores(course: Course) -> list[Score]:
     """Autograded scores of every submission in the gradebook."""
-    from nbgrader.api import Gradebook
-
     if not course.gradebook_path.exists():
         raise CourseError(f"no gradebook at {course.gradebook_path}: grade something first")
     rows = []
-    with Gradebook(course.db_url, "dl4phys") as gb:
+    with _gradebook(course) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 rows.append(Score(

@@ -1,0 +1,52 @@
+# The course's commands. `make demo` and `make test` work on a fresh clone: they create .venv/ first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# nbgrader calls its `alembic` script by name: the venv's bin/ must come first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv demo test test-gpu lab release data data-plots clean-demo
+
+help:
+	@echo "make demo       release every assignment, grade the demo submissions, print the score table"
+	@echo "make test       run the test suite (what CI runs)"
+	@echo "make test-gpu   run the grading tests with CUDA required (on the grading machine)"
+	@echo "make lab        JupyterLab with nbgrader's formgrader and assignment list, on 127.0.0.1"
+	@echo "make release    regenerate release/ from source/"
+	@echo "make data       regenerate the shipped jet sample and the hidden test split"
+	@echo "make data-plots plots of the jet data into reports/data/"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m dl4phys demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-gpu: $(STAMP)
+	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'error: make test-gpu needs a CUDA GPU, and torch sees none (check nvidia-smi and the torch build)')"
+	DL4PHYS_REQUIRE_GPU=1 $(PY) -m pytest -m gpu
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser
+
+release: $(STAMP)
+	$(PY) -m dl4phys release
+
+data: $(STAMP)
+	$(PY) -m dl4phys.data generate
+
+data-plots: $(STAMP)
+	$(PY) -m dl4phys.data plots --out reports/data
+
+clean-demo:
+	rm -rf demo

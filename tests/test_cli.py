@@ -1,0 +1,70 @@
+"""Does the course command line answer the usual mistakes with one clear line, and keep going?"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dl4phys import grading
+from dl4phys.cli import main
+
+from .conftest import ASSIGNMENTS
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def test_unknown_assignment_is_one_line_error(tmp_path, capsys):
+    """Does `grade` on a misspelt assignment say which assignments exist?"""
+    assert main(["grade", "hw02_gradient_decent", "--course-dir", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert "unknown assignment" in line and "hw02_gradient_descent" in line
+
+
+def test_no_submissions_is_one_line_error(tmp_path, capsys):
+    """Does `grade` with nothing submitted say where submissions belong?"""
+    assert main(["grade", ASSIGNMENTS[0], "--course-dir", str(tmp_path)]) == 2
+    assert "no submissions" in _one_error_line(capsys)
+
+
+def test_report_without_gradebook_is_one_line_error(tmp_path, capsys):
+    """Does `report` before any grading explain what to do?"""
+    assert main(["report", "--course-dir", str(tmp_path)]) == 2
+    assert "grade something first" in _one_error_line(capsys)
+
+
+def test_invalid_json_submission_is_reported_and_others_are_graded(tmp_path, capsys):
+    """Does a submission that is not valid JSON get a one-line reason while the blank one is still graded?"""
+    assignment = "hw02_gradient_descent"
+    course = grading.Course(root=tmp_path, release=tmp_path / "release")
+    notebook = course.notebooks(assignment)[0] + ".ipynb"
+    broken = course.submitted / "broken-json" / assignment
+    broken.mkdir(parents=True)
+    (broken / notebook).write_text('{"cells": [ this is not json')
+    original = (broken / notebook).read_bytes()
+    blank = course.submitted / "blank" / assignment
+    blank.mkdir(parents=True)
+    shutil.copyfile(grading.DEMO_SUBMISSIONS / assignment / "blank" / notebook, blank / notebook)
+
+    code = main(["grade", assignment, "--course-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "broken-json/hw02_gradient_descent: " in captured.err and "not a valid notebook" in captured.err
+    assert "autograded 1 of 2" in captured.out
+    assert (broken / notebook).read_bytes() == original, "the student's file must not be touched"
+    assert [s.student for s in grading.scores(course)] == ["blank"]
+
+
+def test_release_of_a_broken_source_notebook_is_one_line_error(tmp_path, capsys):
+    """Does `release` name the source notebook that is not valid JSON?"""
+    source = tmp_path / "source" / "hw99_broken"
+    source.mkdir(parents=True)
+    (source / "broken.ipynb").write_text("not json")
+    course = grading.Course(root=tmp_path, source=tmp_path / "source", release=tmp_path / "release")
+    with pytest.raises(grading.CourseError, match="not a valid notebook"):
+        grading.release(course, ["hw99_broken"])

@@ -1,0 +1,71 @@
+"""Is release/ what students should get: in sync with source/, and free of solutions and hidden tests?"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dl4phys import grading
+
+from .conftest import ASSIGNMENTS
+
+MARKERS = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+def _cells(path: Path) -> list[tuple[str, str, dict]]:
+    notebook = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, c.metadata.get("nbgrader", {})) for c in notebook.cells]
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory) -> Path:
+    """A fresh `generate_assignment` of every source notebook, made in a scratch course."""
+    root = tmp_path_factory.mktemp("fresh_release")
+    course = grading.Course(root=root, release=root / "release")
+    grading.release(course)
+    return course.release
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_in_sync_with_source(fresh_release, assignment):
+    """Does the committed release equal a fresh release of source/ (cell sources and nbgrader metadata)?"""
+    committed = grading.REPO_ROOT / "release" / assignment
+    committed_files = sorted(p.name for p in committed.iterdir())
+    fresh_files = sorted(p.name for p in (fresh_release / assignment).iterdir())
+    assert committed_files == fresh_files, "run `make release` and commit release/"
+    for name in fresh_files:
+        if name.endswith(".ipynb"):
+            assert _cells(committed / name) == _cells(fresh_release / assignment / name), (
+                f"release/{assignment}/{name} is stale: run `make release` and commit it")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_contains_no_solution_or_hidden_test(assignment):
+    """Is every line written between solution or hidden-test markers in source/ absent from release/?"""
+    source_text = "\n".join(s for path in sorted((grading.REPO_ROOT / "source" / assignment).glob("*.ipynb"))
+                            for _, s, _ in _cells(path))
+    secret_lines = {line.strip() for block in BLOCK.finditer(source_text) for line in block.group(2).splitlines()}
+    outside = BLOCK.sub("", source_text)
+    # Lines that also stand outside the blocks (a bare `return`, a shared import) are not secrets.
+    secret_lines = {line for line in secret_lines if len(line) > 12 and line not in outside}
+    assert secret_lines, "the source notebook should have solutions and hidden tests"
+    for path in (grading.REPO_ROOT / "release" / assignment).rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not MARKERS.search(text), f"{path} contains an nbgrader marker"
+            if path.suffix == ".ipynb":
+                text = "\n".join(s for _, s, _ in _cells(path))
+            leaked = [line for line in secret_lines if line in text]
+            assert not leaked, f"{path} leaks {leaked[:3]}"
+
+
+def test_release_folder_holds_only_released_assignments():
+    """Does release/ hold one folder per source assignment and nothing else (no data, no gradebook)?"""
+    release = grading.REPO_ROOT / "release"
+    assert sorted(p.name for p in release.iterdir()) == ASSIGNMENTS
+    for path in release.rglob("*"):
+        assert path.suffix in {".ipynb", ""} or path.is_dir(), f"unexpected file in release/: {path}"
