@@ -1,0 +1,101 @@
+"""Command line of the jet data: ``python -m dl4phys.data {generate,plots,download}``.
+
+* ``generate [--workers N] [--workdir DIR] [--splits train valid test]`` regenerates the
+  shipped sample (``dl4phys/data/sample/{train,valid}.h5``) and the hidden split
+  (``hidden_data/test_inputs.h5`` + ``test_labels.npy``), bit-for-bit, resuming an
+  interrupted run from its chunk files.
+* ``plots --out DIR [--split train]`` writes PNGs of jet mass, tau_32 and constituent
+  multiplicity for top and QCD jets.
+* ``download --dest DIR [--base-url URL] [--files ...]`` fetches the reference dataset.
+
+Errors are reported on one line (``error: ...``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _cmd_generate(args) -> int:
+    from .generate import DEFAULT_PLAN, GeneratorUnavailable, default_workdir, generate_all
+
+    try:
+        t0 = time.time()
+        report = generate_all(
+            DEFAULT_PLAN,
+            workers=args.workers,
+            workdir=args.workdir or default_workdir(),
+            splits=args.splits,
+            progress=not args.quiet,
+        )
+    except GeneratorUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for split in report.jets:
+        print(f"{split}: {report.jets[split]} jets from {report.events[split]} events")
+    for path in report.files:
+        print(f"wrote {path}")
+    print(f"done in {time.time() - t0:.0f} s")
+    return 0
+
+
+def _cmd_plots(args) -> int:
+    from .io import HiddenDataUnavailable
+    from .plots import make_plots
+
+    try:
+        paths = make_plots(args.out, split=args.split)
+    except HiddenDataUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_download(args) -> int:
+    from .reference import BASE_URL, DownloadError, download_reference
+
+    try:
+        paths = download_reference(args.dest, files=args.files, base_url=args.base_url or BASE_URL)
+    except DownloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dl4phys.data", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="regenerate the shipped sample and the hidden split")
+    gen.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    gen.add_argument("--workdir", default=None, help="chunk files for resuming (default ~/.cache/dl4phys/jetgen)")
+    gen.add_argument("--splits", nargs="+", choices=["train", "valid", "test"], default=None)
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_cmd_generate)
+
+    plots = sub.add_parser("plots", help="PNG plots of jet mass, tau_32 and multiplicity")
+    plots.add_argument("--out", required=True)
+    plots.add_argument("--split", default="train", choices=["train", "valid", "test"])
+    plots.set_defaults(func=_cmd_plots)
+
+    dl = sub.add_parser("download", help="download the top-tagging reference dataset")
+    dl.add_argument("--dest", required=True)
+    dl.add_argument("--base-url", default=None, help="mirror to use instead of the Zenodo record")
+    dl.add_argument("--files", nargs="+", default=None, help="subset of train.h5 val.h5 test.h5")
+    dl.set_defaults(func=_cmd_download)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
