@@ -8,9 +8,13 @@ N-subjettiness (Thaler & Van Tilburg, arXiv:1011.2268), in its normalised form::
     tau_N^(beta) = sum_i pT_i * min_k dR(i, k)^beta  /  sum_i pT_i * R0^beta,   R0 = 0.8
 
 where i runs over the constituents, k over N axes, and dR is the distance in the
-(rapidity, azimuth) plane. The axes are the N *exclusive kT* subjets of the jet, found by
-FastJet (kT algorithm, E-scheme recombination, R large enough that nothing merges with the
-beam). The features table contains tau_N^(beta) for N = 1 ... 6 and beta in {0.5, 1, 2}:
+(rapidity, azimuth) plane. The axes are the N *exclusive kT* subjets of the jet with
+winner-take-all recombination ("WTA-kT axes", ``WTA_KT_Axes`` of the FastJet contrib
+Nsubjettiness), found by FastJet: kT algorithm, ``WTA_pt_scheme`` (a merged pair has the
+summed pT and the direction of the harder one), R large enough that nothing merges with the
+beam. WTA axes sit on hard particles, so the axes for N are a subset of those for N + 1 and
+tau_N never increases with N; with E-scheme axes (the subjets' momentum sums) a few per cent
+of jets have tau_{N+1} > tau_N at beta = 0.5, and tau_32 separates top from QCD less well. The features table contains tau_N^(beta) for N = 1 ... 6 and beta in {0.5, 1, 2}:
 the multi-body N-subjettiness basis of the Landscape paper's N-subjettiness tagger
 (Moore, Nordstrom, Varma, Fairbairn, arXiv:1807.04769). Columns are named ``tau{N}_b{beta}``
 with beta tokens ``05``, ``1``, ``2`` (e.g. ``tau3_b1``, ``tau2_b05``). For a jet with at
@@ -137,7 +141,7 @@ def _fastjet():
 
 
 def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
-    """Exclusive-kT axes of every jet for N = 1 ... n_max, from FastJet.
+    """Exclusive-kT axes with winner-take-all recombination (WTA-kT) for N = 1 ... n_max.
 
     Args:
         consts: (n_jets, n_max_constituents, 4) constituents (E, px, py, pz), zero-padded.
@@ -157,7 +161,7 @@ def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
 
     mask = c[:, :, 0] > 0
     counts = mask.sum(axis=1)
-    jet_def = fastjet.JetDefinition(fastjet.kt_algorithm, AXES_R)
+    jet_def = fastjet.JetDefinition(fastjet.kt_algorithm, AXES_R, fastjet.WTA_pt_scheme)
     # Batched (awkward) interface for the jets with enough constituents for every N.
     big = np.flatnonzero(counts >= n_max)
     if len(big):

@@ -27,7 +27,7 @@ from . import io
 from .features import FEATURE_COLUMNS, jet_features
 
 #: Bump when the features change, to invalidate disk caches.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 SPLITS = ("train", "valid", "test")
 
 _MEMORY: dict = {}
