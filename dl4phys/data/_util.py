@@ -42,3 +42,17 @@ def fastjet_quiet_banner(fastjet) -> None:
         jd = fastjet.JetDefinition(fastjet.antikt_algorithm, 0.4)
         fastjet.ClusterSequence([fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)], jd)
     _BANNER_DONE = True
+
+
+def mp_context():
+    """The multiprocessing context for the worker pools: ``fork`` where the platform has it.
+
+    Fork needs no ``if __name__ == "__main__":`` guard in the calling script (a student's
+    script or notebook calling :func:`dl4phys.data.jet_features` just works); the workers
+    only run numpy, FastJet and a Pythia instance created in the worker itself. Elsewhere
+    (macOS, Windows) it is ``spawn``.
+    """
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    return mp.get_context("fork" if "fork" in methods else "spawn")

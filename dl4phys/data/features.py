@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._util import fastjet_quiet_banner
+from ._util import mp_context as _mp_context, fastjet_quiet_banner
 
 #: N-subjettiness orders and angular exponents of the feature table.
 TAU_NS = (1, 2, 3, 4, 5, 6)
@@ -253,9 +253,7 @@ def jet_features(consts, n_jobs=None, batch: int = BATCH, progress: bool = False
     if n_jobs == 1 or len(pieces) == 1:
         results = [_features_batch(p) for p in tqdm(pieces, disable=not progress, desc="features")]
     else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(min(n_jobs, len(pieces))) as pool:
+        with _mp_context().Pool(min(n_jobs, len(pieces))) as pool:
             results = list(
                 tqdm(pool.imap(_features_batch, pieces), total=len(pieces), disable=not progress, desc="features")
             )

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import fastjet_quiet_banner, silence_stdout
+from ._util import mp_context as _mp_context, fastjet_quiet_banner, silence_stdout
 from .io import (
     HIDDEN_INPUTS,
     HIDDEN_LABELS,
@@ -455,9 +455,7 @@ def run_tasks(tasks, directory, workers=None, progress=True, pthat=PHASESPACE_PT
                 n_events += ev
                 bar.update(by_name[name].n_jets)
         else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
+            ctx = _mp_context()
             with ctx.Pool(min(workers, len(todo))) as pool:
                 args = [(t, str(directory), pthat) for t in todo]
                 for name, ev in pool.imap_unordered(_run_task, args):
