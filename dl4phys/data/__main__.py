@@ -47,7 +47,7 @@ def _cmd_plots(args) -> int:
 
     try:
         paths = make_plots(args.out, split=args.split)
-    except HiddenDataUnavailable as exc:
+    except (HiddenDataUnavailable, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in paths:
