@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader calls its `alembic` script by name: the venv's bin/ must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv demo test test-gpu lab release data data-plots clean-demo
+.PHONY: help venv sandbox-tool demo test test-gpu lab release data data-plots clean-demo
 
 help:
 	@echo "make demo       release every assignment, grade the demo submissions, print the score table"
@@ -18,6 +18,12 @@ help:
 	@echo "make data       regenerate the shipped jet sample and the hidden test split"
 	@echo "make data-plots plots of the jet data into reports/data/"
 
+# The grading sandbox needs bubblewrap (Debian package); installed here when we are root.
+sandbox-tool:
+	@command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q bubblewrap || (apt-get update -q && apt-get install -y -q bubblewrap)) >/dev/null; \
+	  else echo "note: install bubblewrap (sudo apt-get install bubblewrap) to grade in the sandbox"; fi; }
+
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -26,13 +32,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) sandbox-tool
 	$(PY) -m dl4phys demo
 
-test: $(STAMP)
+test: $(STAMP) sandbox-tool
 	$(PY) -m pytest
 
-test-gpu: $(STAMP)
+test-gpu: $(STAMP) sandbox-tool
 	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'error: make test-gpu needs a CUDA GPU, and torch sees none (check nvidia-smi and the torch build)')"
 	DL4PHYS_REQUIRE_GPU=1 $(PY) -m pytest -m gpu
 

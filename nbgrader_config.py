@@ -4,6 +4,8 @@ Read by the course command line (``python -m dl4phys ...``, which also sets the 
 by nbgrader's own apps (``nbgrader ...``, ``make lab``) when run from the repository root.
 """
 
+import os
+
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
 c.CourseDirectory.course_id = "dl4phys"
@@ -28,3 +30,40 @@ c.IgnorePattern.enabled = True
 
 # The kernel's own start-up warnings go to the grader's terminal, not to the notebook; keep them quiet.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+
+# ---- Grading untrusted code (dl4phys.sandbox, dl4phys.preprocessors) ------------------------------
+# Autograding sanitizes the submission, puts the tamper guard in front of each test cell, then runs
+# it in the bubblewrap sandbox kernel; a kernel that dies scores zero from that cell on.
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
+    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+
+from dl4phys.preprocessors import GuardTestCells, HideHiddenTests, SandboxedExecute  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, GuardTestCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute, IgnorePattern, "dl4phys.hidden_scoring.ScoreHiddenPredictions", ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata]
+c.SandboxedExecute.kernel_name = "dl4phys-sandbox"
+c.SandboxedExecute.kernel_manager_class = "dl4phys.sandbox.SandboxKernelManager"
+c.SandboxedExecute.extra_arguments = c.Execute.extra_arguments + [
+    "--IPKernelApp.exec_lines=__import__('dl4phys.guard').guard.snapshot()"]
+
+# Limits of one student's notebook in the sandbox, and the files it may read besides its own folder
+# (the inputs of the hidden test split; its labels stay with the grader).
+c.Sandbox.memory_mb = 6144
+c.Sandbox.walltime_s = 1800
+c.Sandbox.readonly_paths = [os.path.join(os.path.dirname(__file__), "hidden_data", "test_inputs.h5")]
+
+# Feedback shows each test's name, points, pass/fail and assertion message, never hidden test code.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
+
+# ---- Hidden-split scoring (dl4phys.hidden_scoring) -----------------------------------------------
+# A hidden test cell saves the tagger's predictions on the hidden split's inputs in the notebook's
+# folder; after execution the grader compares them with the labels, which never enter the kernel.
+# hw01_jet_tagging: at least the BDT baseline's AUC on the hidden split (0.9875, docs/jet-data.md) - 0.01.
+c.ScoreHiddenPredictions.cells = {
+    "test_tagger_auc": {"predictions": "hidden_test_predictions.npy", "min_auc": 0.9775},
+}

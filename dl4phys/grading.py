@@ -16,7 +16,7 @@ import re
 import shutil
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -201,17 +201,46 @@ def _read_notebook(path: Path):
 # ----------------------------------------------------------------------------------------------- grade
 @dataclass
 class GradeOutcome:
+    """What happened to one submission: graded or not (``reason``), and what a human should look at."""
+
     student: str
     assignment: str
     ok: bool
     reason: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
-def grade(course: Course, assignment: str, students: list[str] | None = None) -> list[GradeOutcome]:
-    """Autograde the submissions of ``assignment`` (all students, or those given).
+# Error names the grading pipeline itself writes into cells, with how the report words them.
+RUN_PROBLEMS = {"KernelDied": "kernel stopped", "CellTimeoutError": "cell timed out", "TamperError": "tamper guard",
+                "stderr": "wrote to stderr (nbgrader scores such a test cell zero)"}
+NOTES_FILE = "grading_notes.json"
 
-    Every student is attempted; a submission that cannot be graded gets an outcome with a one-line
-    reason instead of stopping the run.
+
+def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
+    """Config overrides and environment for grading in the sandbox (or, with ``unsafe``, without it)."""
+    from . import sandbox
+
+    if unsafe:
+        return {"SandboxedExecute": {"kernel_name": "", "kernel_manager_class": "jupyter_client.manager.AsyncKernelManager"}}
+    if sandbox.bwrap_path() is None:
+        raise CourseError("bubblewrap is not installed, so student code would run with your rights: "
+                          "`apt-get install bubblewrap` (make does it as root), or pass --unsafe")
+    settings = load_config(course).Sandbox
+    paths = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+    if str(sandbox.KERNELSPEC_ROOT) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(sandbox.KERNELSPEC_ROOT)] + [p for p in paths if p])
+    os.environ[sandbox.MEMORY_ENV] = str(settings.get("memory_mb", sandbox.DEFAULT_MEMORY_MB))
+    os.environ[sandbox.WALLTIME_ENV] = str(settings.get("walltime_s", sandbox.DEFAULT_WALLTIME_S))
+    os.environ[sandbox.READONLY_ENV] = os.pathsep.join(str(p) for p in settings.get("readonly_paths", []))
+    return {}
+
+
+def grade(course: Course, assignment: str, students: list[str] | None = None, *, unsafe: bool = False) -> list[GradeOutcome]:
+    """Autograde the submissions of ``assignment`` (all students, or those given) in the sandbox.
+
+    Every student is attempted and nothing a student submitted is modified. A notebook that is not
+    valid JSON is graded as missing (zero) with a note; kernel deaths, timeouts and tampering are
+    noted too, and the notes are kept in ``grading_notes.json`` for the report.
     """
     course.check_assignment(assignment)
     students = students or course.students(assignment)
@@ -219,18 +248,140 @@ def grade(course: Course, assignment: str, students: list[str] | None = None) ->
         raise CourseError(
             f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
             "(nbgrader collect does this)")
+    overrides = sandbox_overrides(course, unsafe)
     _ensure_in_gradebook(course, assignment)
+    course = replace(course, config_overrides=_merged(course.config_overrides, overrides))
     api = nbgrader_api(course)
     outcomes = []
     for student in _progress(students, f"grading {assignment}"):
         problem = _submission_problem(course, assignment, student)
         if problem:
-            outcomes.append(GradeOutcome(student, assignment, False, problem))
-            continue
-        with _quiet_nbgrader():
-            result = api.autograde(assignment, student, force=True, create=True)
-        outcomes.append(GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result)))
+            outcome = _grade_repaired_copy(course, assignment, student, problem)
+        else:
+            with _quiet_nbgrader():
+                result = api.autograde(assignment, student, force=True, create=True)
+            outcome = GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result))
+        if outcome.ok:
+            outcome.notes += _structure_problems(course, assignment, student) + _run_problems(course, assignment, student)
+        from .tamper import scan_submission
+
+        outcome.notes += scan_submission(course.submitted / student / assignment)
+        outcomes.append(outcome)
+    _save_notes(course, outcomes)
     return outcomes
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    """Two nested config dicts merged, ``extra`` winning."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in extra.items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def _grade_repaired_copy(course: Course, assignment: str, student: str, problem: str) -> GradeOutcome:
+    """Grade a repaired copy of a submission nbgrader would choke on; the student's files stay as they are.
+
+    Unreadable notebooks are replaced by the release notebook (every test fails, so zero); of cells sharing a
+    grade id, the last keeps it (as nbgrader's DeduplicateIds does) and the others become plain cells.
+    """
+    staging = course.root / ".staging"
+    folder = staging / student / assignment
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(course.submitted / student / assignment, folder)
+    for path in folder.glob("*.ipynb"):
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except Exception:
+            # Graded as the untouched release notebook in its place: every test fails, so zero.
+            shutil.copyfile(course.release / assignment / path.name, path)
+            continue
+        seen = set()
+        for cell in reversed(notebook.cells):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in seen:
+                del cell.metadata["nbgrader"]
+            elif grade_id:
+                seen.add(grade_id)
+        nbformat.write(notebook, path)
+    settings = _merged(course.config_overrides, {"CourseDirectory": {"submitted_directory": str(staging)}})
+    try:
+        with _quiet_nbgrader():
+            result = nbgrader_api(replace(course, config_overrides=settings)).autograde(assignment, student, force=True, create=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not result["success"]:
+        return GradeOutcome(student, assignment, False, f"{problem}; {_last_line(result)}")
+    return GradeOutcome(student, assignment, True, notes=[problem])
+
+
+def _structure_problems(course: Course, assignment: str, student: str) -> list[str]:
+    """Changes to the notebook's graded structure, which nbgrader repairs from the source; one line each."""
+    from nbgrader.api import MissingEntry
+
+    notes = []
+    with _gradebook(course) as gb:
+        for name in course.notebooks(assignment):
+            path = course.submitted / student / assignment / f"{name}.ipynb"
+            try:
+                cells = nbformat.read(path, as_version=4).cells
+                reference = {c.name: c for c in gb.find_notebook(name, assignment).source_cells}
+            except (OSError, MissingEntry, ValueError):
+                continue
+            seen: dict[str, int] = {}
+            for cell in cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if grade_id in reference:
+                    seen[grade_id] = seen.get(grade_id, 0) + 1
+                    source = reference[grade_id]
+                    if cell.cell_type != source.cell_type:
+                        notes.append(f"changed the type of cell {grade_id} (restored)")
+                    elif source.locked and cell.source.strip() != source.source.strip() and not _is_hidden_variant(source.source, cell.source):
+                        notes.append(f"edited read-only cell {grade_id} (restored)")
+            notes += [f"deleted cell {g} (restored)" for g, c in reference.items() if c.locked and g not in seen]
+    return notes
+
+
+def _is_hidden_variant(source: str, submitted: str) -> bool:
+    """The release shows a test cell without its hidden part; that difference is not an edit."""
+    from .preprocessors import HIDDEN_BLOCK
+
+    return HIDDEN_BLOCK.sub("", source).strip() == submitted.strip()
+
+
+def _run_problems(course: Course, assignment: str, student: str) -> list[str]:
+    """Kernel deaths, timeouts and tamper-guard failures recorded in the autograded notebooks, one line each."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for path in sorted((course.autograded / student / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            graded = cell.metadata.get("nbgrader", {}).get("grade", False)
+            for output in cell.get("outputs", []):
+                ename = output.get("ename") or ("stderr" if graded and output.get("name") == "stderr" else None)
+                if ename in RUN_PROBLEMS:
+                    message, cells = found.setdefault(ename, (output.get("evalue") or output.get("text", "")[:80].strip(), []))
+                    cells.append(cell.metadata.get("nbgrader", {}).get("grade_id") or "an ungraded cell")
+                    break
+    return [f"{RUN_PROBLEMS[ename]} in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
+            + " ".join(message.split())[:200] for ename, (message, cells) in found.items()]
+
+
+def _save_notes(course: Course, outcomes: list[GradeOutcome]) -> None:
+    path = course.root / NOTES_FILE
+    notes = json.loads(path.read_text()) if path.exists() else {}
+    for o in outcomes:
+        key = f"{o.student}/{o.assignment}"
+        entries = o.notes + ([f"not graded: {o.reason}"] if not o.ok else [])
+        if entries:
+            notes[key] = entries
+        else:
+            notes.pop(key, None)
+    path.write_text(json.dumps(notes, indent=1, sort_keys=True) + "\n")
+
+
+def grading_notes(course: Course) -> dict[str, list[str]]:
+    """``student/assignment`` -> notes of the latest grading run (kernel deaths, timeouts, tamper flags)."""
+    path = course.root / NOTES_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _ensure_in_gradebook(course: Course, assignment: str) -> None:
@@ -247,15 +398,20 @@ def _ensure_in_gradebook(course: Course, assignment: str) -> None:
 
 
 def _submission_problem(course: Course, assignment: str, student: str) -> str:
+    """What in a submission nbgrader cannot grade as it is ('' when nothing)."""
     folder = course.submitted / student / assignment
     for name in course.notebooks(assignment):
         path = folder / f"{name}.ipynb"
         if not path.exists():
             continue  # nbgrader scores a missing notebook as zero
         try:
-            nbformat.read(path, as_version=4)
+            notebook = nbformat.read(path, as_version=4)
         except Exception:
-            return f"{name}.ipynb is not a valid notebook (not JSON or not nbformat 4); ask the student to resubmit"
+            return f"graded zero: {name}.ipynb is not a valid notebook (not JSON or not nbformat 4); ask the student to resubmit"
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+        duplicates = sorted({i for i in ids if i and ids.count(i) > 1})
+        if duplicates:
+            return f"duplicated cell {', '.join(duplicates)} (the last copy was graded)"
     return ""
 
 
@@ -330,7 +486,12 @@ def score_table(rows: list[Score]) -> str:
 def report(course: Course) -> tuple[str, Path]:
     rows = scores(course)
     path = write_grades_csv(rows, course.root / "grades.csv")
-    return score_table(rows), path
+    table = score_table(rows)
+    notes = grading_notes(course)
+    if notes:
+        table += "\n\nTo look at (scores are as graded; nothing here changed them):\n"
+        table += "\n".join(f"  {key}: {note}" for key in sorted(notes) for note in notes[key])
+    return table, path
 
 
 # ------------------------------------------------------------------------------------------------ demo
@@ -366,7 +527,7 @@ def submit_demo_cases(course: Course, assignment: str) -> list[str]:
     return students
 
 
-def demo(course: Course, assignments: list[str] | None = None) -> tuple[list[GradeOutcome], str, Path]:
+def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool = False) -> tuple[list[GradeOutcome], str, Path]:
     """Release every assignment, grade its demo submissions, write feedback and the report."""
     assignments = assignments or [a for a in course.assignments() if demo_cases(a)]
     release(course, course.assignments())
@@ -375,7 +536,7 @@ def demo(course: Course, assignments: list[str] | None = None) -> tuple[list[Gra
         students = submit_demo_cases(course, assignment)
         if not students:
             continue
-        outcomes += grade(course, assignment, students)
+        outcomes += grade(course, assignment, students, unsafe=unsafe)
         graded = [o.student for o in outcomes if o.assignment == assignment and o.ok]
         if graded:
             outcomes += [o for o in feedback(course, assignment, graded) if not o.ok]

@@ -38,26 +38,29 @@ def test_report_without_gradebook_is_one_line_error(tmp_path, capsys):
     assert "grade something first" in _one_error_line(capsys)
 
 
-def test_invalid_json_submission_is_reported_and_others_are_graded(tmp_path, capsys):
-    """Does a submission that is not valid JSON get a one-line reason while the blank one is still graded?"""
+def test_invalid_json_submission_is_graded_zero_with_a_note(tmp_path, capsys):
+    """Does a notebook that is not valid JSON get zero and a one-line note, while the others are graded and its file is untouched?"""
     assignment = "hw02_gradient_descent"
     course = grading.Course(root=tmp_path, release=tmp_path / "release")
+    grading.release(course, [assignment])
     notebook = course.notebooks(assignment)[0] + ".ipynb"
     broken = course.submitted / "broken-json" / assignment
     broken.mkdir(parents=True)
     (broken / notebook).write_text('{"cells": [ this is not json')
     original = (broken / notebook).read_bytes()
-    blank = course.submitted / "blank" / assignment
-    blank.mkdir(parents=True)
-    shutil.copyfile(grading.DEMO_SUBMISSIONS / assignment / "blank" / notebook, blank / notebook)
+    perfect = course.submitted / "perfect" / assignment
+    perfect.mkdir(parents=True)
+    shutil.copyfile(grading.DEMO_SUBMISSIONS / assignment / "perfect" / notebook, perfect / notebook)
 
     code = main(["grade", assignment, "--course-dir", str(tmp_path)])
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "broken-json/hw02_gradient_descent: " in captured.err and "not a valid notebook" in captured.err
-    assert "autograded 1 of 2" in captured.out
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "autograded 2 of 2" in out
+    notes = [line for line in out.splitlines() if line.startswith("note: broken-json/")]
+    assert len(notes) == 1 and "not a valid notebook" in notes[0]
     assert (broken / notebook).read_bytes() == original, "the student's file must not be touched"
-    assert [s.student for s in grading.scores(course)] == ["blank"]
+    scores = {s.student: s.auto_score for s in grading.scores(course)}
+    assert scores["broken-json"] == 0 and scores["perfect"] == grading.expected_scores(assignment)["perfect"]
 
 
 def test_release_of_a_broken_source_notebook_is_one_line_error(tmp_path, capsys):
