@@ -1,18 +1,20 @@
 """The course command line: ``python -m dl4phys SUBCOMMAND`` (or the ``dl4phys`` script).
 
     release  [ASSIGNMENT ...]   generate the student versions into release/
-    grade    ASSIGNMENT         autograde every submission in submitted/<student>/ASSIGNMENT/
+    grade    ASSIGNMENT         autograde every submission in submitted/<student>/ASSIGNMENT/ (sandboxed, in parallel)
     feedback ASSIGNMENT         write HTML feedback into feedback/
     report                      print the score table and write grades.csv
     demo                        all of the above on the demo submissions under tests/submissions/
+    check    NOTEBOOK           (students) run the visible tests as the autograder will, say what fails
 
-Every subcommand takes ``--course-dir`` (where submitted/, autograded/, feedback/ and
+Every instructor subcommand takes ``--course-dir`` (where submitted/, autograded/, feedback/ and
 gradebook.db live; the repository root by default). Mistakes end with a one-line ``error: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +22,13 @@ from . import grading
 from .grading import Course, CourseError
 
 DEFAULT_DEMO_DIR = grading.REPO_ROOT / "demo"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _course(args) -> Course:
@@ -44,7 +53,8 @@ def cmd_release(args) -> int:
 
 def cmd_grade(args) -> int:
     course = _course(args)
-    outcomes = grading.grade(course, args.assignment, args.student or None, unsafe=args.unsafe)
+    outcomes = grading.grade(course, args.assignment, args.student or None, unsafe=args.unsafe,
+                             workers=args.workers, scheduler=args.scheduler)
     ok = sum(o.ok for o in outcomes)
     print(f"autograded {ok} of {len(outcomes)} submissions of {args.assignment} into {course.autograded}")
     return _print_outcomes(outcomes)
@@ -64,10 +74,24 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from .check import format_result, run_check
+
+    path = Path(args.notebook)
+    if not path.exists() or path.suffix != ".ipynb":
+        raise CourseError(f"{path} is not a notebook file: give the path of your .ipynb")
+    try:
+        result = run_check(path)
+    except Exception as err:  # nbformat/nbgrader raise several kinds for unreadable files
+        raise CourseError(f"could not run {path.name}: {err}".splitlines()[0]) from err
+    print(format_result(result))
+    return 0 if result.ok else 1
+
+
 def cmd_demo(args) -> int:
     course = _course(args)
     print(f"demo course directory: {course.root}")
-    outcomes, table, csv_path = grading.demo(course, unsafe=args.unsafe)
+    outcomes, table, csv_path = grading.demo(course, unsafe=args.unsafe, workers=args.workers)
     print(table)
     print(f"\nfeedback in {course.feedback}, grades in {csv_path}")
     return _print_outcomes(outcomes)
@@ -90,13 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--unsafe", action="store_true",
                    help="run student code without the sandbox (only for code you trust: it gets your rights)")
+    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                   help="students graded at once on a local Dask cluster (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on an existing Dask cluster instead, e.g. tcp://10.0.0.5:8786 (dask-jobqueue on Slurm/HTCondor)")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p = add("feedback", cmd_feedback, "write HTML feedback for autograded submissions")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     add("report", cmd_report, "print the score table and write grades.csv")
+    p = sub.add_parser("check", help="(students) run a notebook top to bottom in a fresh kernel and list failing tests")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_check)
     p = add("demo", cmd_demo, "release, grade the demo submissions, write feedback and the report", DEFAULT_DEMO_DIR)
     p.add_argument("--unsafe", action="store_true", help="grade without the sandbox")
+    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="students graded at once")
     return parser
 
 

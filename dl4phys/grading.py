@@ -135,7 +135,8 @@ def _gradebook(course: Course):
 
     _venv_bin_on_path()
     _quiet_sqlalchemy()
-    return Gradebook(course.db_url, load_config(course).CourseDirectory.course_id)
+    config = load_config(course).CourseDirectory
+    return Gradebook(config.db_url, config.course_id)
 
 
 def nbgrader_api(course: Course):
@@ -235,12 +236,17 @@ def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
     return {}
 
 
-def grade(course: Course, assignment: str, students: list[str] | None = None, *, unsafe: bool = False) -> list[GradeOutcome]:
+def grade(course: Course, assignment: str, students: list[str] | None = None, *, unsafe: bool = False,
+          workers: int = 1, scheduler: str | None = None) -> list[GradeOutcome]:
     """Autograde the submissions of ``assignment`` (all students, or those given) in the sandbox.
 
     Every student is attempted and nothing a student submitted is modified. A notebook that is not
-    valid JSON is graded as missing (zero) with a note; kernel deaths, timeouts and tampering are
-    noted too, and the notes are kept in ``grading_notes.json`` for the report.
+    valid JSON is graded zero with a note; kernel deaths, timeouts and tampering are noted too, and
+    the notes are kept in ``grading_notes.json`` for the report.
+
+    With ``workers > 1`` (a Dask ``LocalCluster``) or a ``scheduler`` address (an existing Dask
+    cluster, e.g. from dask-jobqueue), students are graded in parallel, each against a private copy
+    of the gradebook; this process alone writes their grades into the course gradebook.
     """
     course.check_assignment(assignment)
     students = students or course.students(assignment)
@@ -248,27 +254,135 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
         raise CourseError(
             f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
             "(nbgrader collect does this)")
-    overrides = sandbox_overrides(course, unsafe)
+    sandbox_overrides(course, unsafe)  # fails early, here, when bubblewrap is missing
     _ensure_in_gradebook(course, assignment)
-    course = replace(course, config_overrides=_merged(course.config_overrides, overrides))
-    api = nbgrader_api(course)
-    outcomes = []
-    for student in _progress(students, f"grading {assignment}"):
-        problem = _submission_problem(course, assignment, student)
-        if problem:
-            outcome = _grade_repaired_copy(course, assignment, student, problem)
-        else:
-            with _quiet_nbgrader():
-                result = api.autograde(assignment, student, force=True, create=True)
-            outcome = GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result))
-        if outcome.ok:
-            outcome.notes += _structure_problems(course, assignment, student) + _run_problems(course, assignment, student)
-        from .tamper import scan_submission
-
-        outcome.notes += scan_submission(course.submitted / student / assignment)
-        outcomes.append(outcome)
+    if workers <= 1 and scheduler is None:
+        outcomes = [_grade_student(course, assignment, student, unsafe)
+                    for student in _progress(students, f"grading {assignment}")]
+    else:
+        outcomes = _grade_in_parallel(course, assignment, students, unsafe, workers, scheduler)
     _save_notes(course, outcomes)
     return outcomes
+
+
+def _grade_student(course: Course, assignment: str, student: str, unsafe: bool) -> GradeOutcome:
+    """Autograde one submission into ``course``'s gradebook and note what a human should know."""
+    from .tamper import scan_submission
+
+    course = replace(course, config_overrides=_merged(course.config_overrides, sandbox_overrides(course, unsafe)))
+    problem = _submission_problem(course, assignment, student)
+    if problem:
+        outcome = _grade_repaired_copy(course, assignment, student, problem)
+    else:
+        with _quiet_nbgrader():
+            result = nbgrader_api(course).autograde(assignment, student, force=True, create=True)
+        outcome = GradeOutcome(student, assignment, result["success"], "" if result["success"] else _last_line(result))
+    if outcome.ok:
+        outcome.notes += _structure_problems(course, assignment, student) + _run_problems(course, assignment, student)
+    outcome.notes += scan_submission(course.submitted / student / assignment)
+    return outcome
+
+
+# ------------------------------------------------------------------------------------ parallel grading
+def _grade_in_private_gradebook(course: Course, assignment: str, student: str, unsafe: bool, template: str):
+    """A Dask task: grade one student against a private copy of the gradebook, return outcome and grades."""
+    import tempfile
+
+    _share_gpus()
+    with tempfile.TemporaryDirectory(prefix="dl4phys-grade-") as scratch:
+        private_db = Path(scratch) / "gradebook.db"
+        shutil.copyfile(template, private_db)
+        private = replace(course, config_overrides=_merged(course.config_overrides,
+                                                           {"CourseDirectory": {"db_url": f"sqlite:///{private_db}"}}))
+        outcome = _grade_student(private, assignment, student, unsafe)
+        grades = _export_grades(private, assignment, student) if outcome.ok else None
+    return outcome, grades
+
+
+def _share_gpus() -> None:
+    """With several GPUs, each Dask worker takes its own (worker i gets GPU i mod n)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ or not shutil.which("nvidia-smi"):
+        return
+    try:
+        from distributed import get_worker
+
+        index = int(get_worker().name)
+    except (ImportError, ValueError, TypeError):
+        return
+    import subprocess
+
+    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.count("GPU ")
+    if gpus > 1:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+
+
+def _export_grades(course: Course, assignment: str, student: str) -> dict:
+    """Everything autograding wrote about one submission, as plain data."""
+    with _gradebook(course) as gb:
+        submission = gb.find_submission(assignment, student)
+        return {
+            "timestamp": submission.timestamp,
+            "notebooks": {
+                nb.name: {
+                    "late_submission_penalty": nb.late_submission_penalty,
+                    "grades": {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
+                    "comments": {c.name: c.auto_comment for c in nb.comments},
+                }
+                for nb in submission.notebooks
+            },
+        }
+
+
+def _import_grades(course: Course, assignment: str, student: str, grades: dict) -> None:
+    """Write one student's exported grades into the course gradebook (the coordinator's job)."""
+    with _gradebook(course) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student, timestamp=grades["timestamp"])
+        for name, notebook in grades["notebooks"].items():
+            submitted = gb.find_submission_notebook(name, assignment, student)
+            submitted.late_submission_penalty = notebook["late_submission_penalty"]
+            for cell, (auto_score, needs_manual_grade) in notebook["grades"].items():
+                grade_row = gb.find_grade(cell, name, assignment, student)
+                grade_row.auto_score, grade_row.needs_manual_grade = auto_score, needs_manual_grade
+            for cell, auto_comment in notebook["comments"].items():
+                gb.find_comment(cell, name, assignment, student).auto_comment = auto_comment
+        gb.db.commit()
+
+
+def _grade_in_parallel(course: Course, assignment: str, students: list[str], unsafe: bool, workers: int,
+                       scheduler: str | None) -> list[GradeOutcome]:
+    from dask.distributed import Client, LocalCluster, as_completed
+    from tqdm.auto import tqdm
+
+    template = course.root / ".grading-template.db"
+    shutil.copyfile(course.gradebook_path, template)
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None, silence_logs=logging.ERROR)
+    outcomes = []
+    try:
+        with Client(scheduler or cluster) as client:
+            futures = [client.submit(_grade_in_private_gradebook, course, assignment, student, unsafe, str(template),
+                                     key=f"grade-{assignment}-{student}", pure=False, retries=0)
+                       for student in students]
+            bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", leave=False,
+                       disable=len(futures) < 2 or not sys.stderr.isatty())
+            for future in as_completed(futures):
+                try:
+                    outcome, grades = future.result()
+                except Exception as err:  # a worker lost: the student is reported, the others go on
+                    student = future.key.split(f"grade-{assignment}-", 1)[1]
+                    outcome, grades = GradeOutcome(student, assignment, False, f"worker failed: {err}"), None
+                if grades is not None:
+                    _import_grades(course, assignment, outcome.student, grades)
+                outcomes.append(outcome)
+                bar.update()
+            bar.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+        template.unlink(missing_ok=True)
+    order = {s: i for i, s in enumerate(students)}
+    return sorted(outcomes, key=lambda o: order[o.student])
 
 
 def _merged(base: dict, extra: dict) -> dict:
@@ -285,7 +399,7 @@ def _grade_repaired_copy(course: Course, assignment: str, student: str, problem:
     Unreadable notebooks are replaced by the release notebook (every test fails, so zero); of cells sharing a
     grade id, the last keeps it (as nbgrader's DeduplicateIds does) and the others become plain cells.
     """
-    staging = course.root / ".staging"
+    staging = course.root / ".staging" / student  # one per student: parallel workers must not collide
     folder = staging / student / assignment
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(course.submitted / student / assignment, folder)
@@ -527,7 +641,8 @@ def submit_demo_cases(course: Course, assignment: str) -> list[str]:
     return students
 
 
-def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool = False) -> tuple[list[GradeOutcome], str, Path]:
+def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool = False,
+         workers: int = 1) -> tuple[list[GradeOutcome], str, Path]:
     """Release every assignment, grade its demo submissions, write feedback and the report."""
     assignments = assignments or [a for a in course.assignments() if demo_cases(a)]
     release(course, course.assignments())
@@ -536,7 +651,7 @@ def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool =
         students = submit_demo_cases(course, assignment)
         if not students:
             continue
-        outcomes += grade(course, assignment, students, unsafe=unsafe)
+        outcomes += grade(course, assignment, students, unsafe=unsafe, workers=workers)
         graded = [o.student for o in outcomes if o.assignment == assignment and o.ok]
         if graded:
             outcomes += [o for o in feedback(course, assignment, graded) if not o.ok]

@@ -1,0 +1,50 @@
+"""Does the student's `check` run a notebook the way the autograder will and say what still fails?"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+
+from dl4phys import grading
+from dl4phys.cli import main
+
+SUBMISSIONS = grading.DEMO_SUBMISSIONS / "hw02_gradient_descent"
+
+
+def test_perfect_notebook_passes(tmp_path, capsys):
+    """Does a correct notebook pass, with exit status 0?"""
+    notebook = tmp_path / "gradient_descent.ipynb"
+    shutil.copyfile(SUBMISSIONS / "perfect" / notebook.name, notebook)
+    assert main(["check", str(notebook)]) == 0
+    assert "every visible test passes" in capsys.readouterr().out
+
+
+def test_partial_notebook_lists_failing_tests_with_reasons(tmp_path, capsys):
+    """Does check name each failing test by what it checks, with its error line?"""
+    notebook = tmp_path / "gradient_descent.ipynb"
+    shutil.copyfile(SUBMISSIONS / "partial" / notebook.name, notebook)
+    assert main(["check", str(notebook)]) == 1
+    out = capsys.readouterr().out
+    assert "2 test cell(s) still fail" in out
+    assert "momentum does not match torch.optim.SGD" in out and "NotImplementedError" in out
+
+
+def test_notebook_that_only_worked_out_of_order_fails(tmp_path, capsys):
+    """Does an answer defined below the test that uses it fail, as it will in the autograder's fresh kernel?"""
+    nb = nbformat.read(SUBMISSIONS / "perfect" / "gradient_descent.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    answer = nb.cells.pop(ids.index("mse"))
+    nb.cells.insert(ids.index("test_mse"), answer)  # now just below its test
+    notebook = tmp_path / "gradient_descent.ipynb"
+    nbformat.write(nb, notebook)
+    assert main(["check", str(notebook)]) == 1
+    out = capsys.readouterr().out
+    assert "Does mse return the mean" in out and "NameError" in out
+
+
+def test_missing_notebook_is_one_line_error(tmp_path, capsys):
+    """Does check on a wrong path say what to give it?"""
+    assert main(["check", str(tmp_path / "nope.ipynb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a notebook file" in err[0]
