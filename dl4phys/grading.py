@@ -357,7 +357,7 @@ def _grade_in_parallel(course: Course, assignment: str, students: list[str], uns
     template = course.root / ".grading-template.db"
     shutil.copyfile(course.gradebook_path, template)
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None, silence_logs=logging.ERROR)
+                                                  dashboard_address=None, silence_logs=logging.CRITICAL)
     outcomes = []
     try:
         with Client(scheduler or cluster) as client:

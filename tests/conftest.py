@@ -40,19 +40,38 @@ ASSIGNMENTS = grading.Course().assignments()
 
 @dataclass
 class GradedCourse:
+    """A scratch course in which each assignment is graded once, when a test first asks for it."""
+
     course: grading.Course
     outcomes: list
+    graded: set
+
+    def ensure(self, assignment: str) -> None:
+        """Grade the assignment's demo cases, its source and its untouched release (once per session)."""
+        if assignment in self.graded:
+            return
+        self.graded.add(assignment)
+        course = self.course
+        students = grading.submit_demo_cases(course, assignment)
+        submit_notebooks(course, SOURCE_STUDENT, assignment, course.source / assignment)
+        submit_notebooks(course, RELEASE_STUDENT, assignment, course.release / assignment)
+        # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
+        self.outcomes += grading.grade(course, assignment, students + [SOURCE_STUDENT, RELEASE_STUDENT],
+                                       unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS)
 
     def score(self, assignment: str, student: str) -> tuple[float, float]:
+        self.ensure(assignment)
         for row in grading.scores(self.course):
             if row.assignment == assignment and row.student == student:
                 return row.auto_score, row.max_auto_score
         raise KeyError(f"{student} has no graded submission of {assignment}")
 
     def outcome(self, assignment: str, student: str):
+        self.ensure(assignment)
         return next(o for o in self.outcomes if o.assignment == assignment and o.student == student)
 
     def autograded_notebook(self, assignment: str, student: str) -> Path:
+        self.ensure(assignment)
         return next((self.course.autograded / student / assignment).glob("*.ipynb"))
 
 
@@ -63,18 +82,14 @@ def submit_notebooks(course: grading.Course, student: str, assignment: str, fold
         shutil.copyfile(notebook, dest / notebook.name)
 
 
+# Parallel grading on the CI's two cores; results still reach the gradebook through one writer.
+GRADING_WORKERS = int(os.environ.get("DL4PHYS_TEST_WORKERS", "2"))
+
+
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory) -> GradedCourse:
-    """Every assignment's demo cases, source and untouched release, autograded once."""
+    """A released scratch course; assignments are graded on first use (see GradedCourse.ensure)."""
     root = tmp_path_factory.mktemp("course")
     course = grading.Course(root=root, release=root / "release")
     grading.release(course)
-    outcomes = []
-    for assignment in course.assignments():
-        students = grading.submit_demo_cases(course, assignment)
-        submit_notebooks(course, SOURCE_STUDENT, assignment, course.source / assignment)
-        submit_notebooks(course, RELEASE_STUDENT, assignment, course.release / assignment)
-        # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
-        outcomes += grading.grade(course, assignment, students + [SOURCE_STUDENT, RELEASE_STUDENT],
-                                  unsafe=sandbox.bwrap_path() is None)
-    return GradedCourse(course, outcomes)
+    return GradedCourse(course, [], set())

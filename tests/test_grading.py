@@ -68,6 +68,7 @@ def test_wrong_submissions_lose_points(assignment):
 
 def test_report_lists_every_graded_submission(graded_course):
     """Does the report's table and grades.csv hold one row per graded submission?"""
+    graded_course.ensure("hw02_gradient_descent")
     table, path = grading.report(graded_course.course)
     with open(path) as handle:
         rows = list(csv.DictReader(handle))
@@ -80,7 +81,8 @@ def test_report_lists_every_graded_submission(graded_course):
 
 def test_feedback_is_written_for_graded_students(graded_course, tmp_path):
     """Does every autograded notebook get an HTML feedback page?"""
-    assignment = ASSIGNMENTS[0]
+    assignment = "hw02_gradient_descent"
+    graded_course.ensure(assignment)
     outcomes = grading.feedback(graded_course.course, assignment, ["perfect", "blank"])
     assert all(o.ok for o in outcomes), outcomes
     for student in ("perfect", "blank"):
@@ -114,3 +116,31 @@ def _failures(graded_course, assignment: str, student: str) -> str:
             elif output.output_type == "stream" and output.name == "stderr":
                 lines.append(f"{cell.metadata.get('nbgrader', {}).get('grade_id')}: stderr: {output.text[:200]}")
     return "; ".join(lines)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_shows_no_hidden_test_line(graded_course, assignment):
+    """Does feedback give each test's points and message without a single line of hidden test code?"""
+    import html
+    import re
+
+    from .test_release import BLOCK
+
+    students = list(grading.demo_cases(assignment))
+    graded_course.ensure(assignment)
+    outcomes = grading.feedback(graded_course.course, assignment, students)
+    assert all(o.ok for o in outcomes), outcomes
+    source = "\n".join(nbformat.read(p, as_version=4).cells[i].source
+                       for p in sorted((grading.REPO_ROOT / "source" / assignment).glob("*.ipynb"))
+                       for i in range(len(nbformat.read(p, as_version=4).cells)))
+    hidden = {line.strip() for block in BLOCK.finditer(source) if block.group(1) == "HIDDEN TESTS"
+              for line in block.group(2).splitlines()}
+    visible = BLOCK.sub("", source)
+    hidden = {line for line in hidden if len(line) > 12 and line not in visible}
+    assert hidden
+    for student in students:
+        for page in (graded_course.course.feedback / student / assignment).glob("*.html"):
+            text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+            leaked = [line for line in hidden if line in text]
+            assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
+            assert "Score" in text
