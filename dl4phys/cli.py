@@ -32,7 +32,7 @@ def _positive_int(text: str) -> int:
 
 
 def _course(args) -> Course:
-    return Course(root=Path(args.course_dir).resolve())
+    return Course(root=Path(args.course_dir).resolve(), database=getattr(args, "db_url", None))
 
 
 def _print_outcomes(outcomes) -> int:
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--course-dir", default=str(course_default),
                        help=f"folder with submitted/, autograded/, feedback/, gradebook.db (default: {course_default})")
+        p.add_argument("--db-url", help="gradebook on a database server, e.g. postgresql+psycopg2://grader@127.0.0.1/dl4phys "
+                                        "(default: gradebook.db in the course folder)")
         p.set_defaults(func=func)
         return p
 

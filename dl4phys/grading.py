@@ -42,6 +42,9 @@ class Course:
     source: Path = REPO_ROOT / "source"
     release: Path = REPO_ROOT / "release"
     config_overrides: dict = field(default_factory=dict, compare=False)
+    # SQLAlchemy URL of a gradebook on a database server (e.g. postgresql+psycopg2://grader@db.example.org/dl4phys);
+    # None: c.CourseDirectory.db_url of nbgrader_config.py if set, else gradebook.db in ``root``.
+    database: str | None = None
 
     @property
     def submitted(self) -> Path:
@@ -61,7 +64,7 @@ class Course:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.gradebook_path}"
+        return self.database or f"sqlite:///{self.gradebook_path}"
 
     def assignments(self) -> list[str]:
         """Assignment ids found under ``source/``, in name order."""
@@ -95,7 +98,8 @@ def load_config(course: Course):
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.source_directory = str(course.source)
     config.CourseDirectory.release_directory = str(course.release)
-    config.CourseDirectory.db_url = course.db_url
+    if course.database or "db_url" not in config.CourseDirectory:
+        config.CourseDirectory.db_url = course.db_url
     config.merge(Config(course.config_overrides))
     return config
 
@@ -349,13 +353,29 @@ def _import_grades(course: Course, assignment: str, student: str, grades: dict) 
         gb.db.commit()
 
 
+def _assignment_template(course: Course, assignment: str) -> Path:
+    """A fresh SQLite gradebook holding just the assignment (whatever database the course uses)."""
+    import tempfile
+
+    from nbgrader.api import Gradebook
+
+    folder = Path(tempfile.mkdtemp(prefix="dl4phys-template-", dir=course.root))
+    template = folder / "gradebook.db"
+    scratch = replace(course, root=folder, release=folder / "release", database=f"sqlite:///{template}")
+    release(scratch, [assignment])
+    with _gradebook(course) as gb:
+        duedate = gb.find_assignment(assignment).duedate
+    with Gradebook(f"sqlite:///{template}", load_config(course).CourseDirectory.course_id) as gb:
+        gb.update_or_create_assignment(assignment, duedate=duedate)
+    return template
+
+
 def _grade_in_parallel(course: Course, assignment: str, students: list[str], unsafe: bool, workers: int,
                        scheduler: str | None) -> list[GradeOutcome]:
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
-    template = course.root / ".grading-template.db"
-    shutil.copyfile(course.gradebook_path, template)
+    template = _assignment_template(course, assignment)
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None, silence_logs=logging.CRITICAL)
     outcomes = []
@@ -380,7 +400,7 @@ def _grade_in_parallel(course: Course, assignment: str, students: list[str], uns
     finally:
         if cluster is not None:
             cluster.close()
-        template.unlink(missing_ok=True)
+        shutil.rmtree(template.parent, ignore_errors=True)
     order = {s: i for i, s in enumerate(students)}
     return sorted(outcomes, key=lambda o: order[o.student])
 
@@ -557,8 +577,9 @@ class Score:
 
 def scores(course: Course) -> list[Score]:
     """Autograded scores of every submission in the gradebook."""
-    if not course.gradebook_path.exists():
-        raise CourseError(f"no gradebook at {course.gradebook_path}: grade something first")
+    db_url = load_config(course).CourseDirectory.db_url
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        raise CourseError(f"no gradebook at {db_url[len('sqlite:///'):]}: grade something first")
     rows = []
     with _gradebook(course) as gb:
         for assignment in gb.assignments:
