@@ -3,7 +3,7 @@
     release  [ASSIGNMENT ...]   generate the student versions into release/
     grade    ASSIGNMENT         autograde every submission in submitted/<student>/ASSIGNMENT/ (sandboxed, in parallel)
     feedback ASSIGNMENT         write HTML feedback into feedback/
-    report                      print the score table and write grades.csv
+    report                      print the score table, write grades.csv and report/index.html (plots)
     demo                        all of the above on the demo submissions under tests/submissions/
     check    NOTEBOOK           (students) run the visible tests as the autograder will, say what fails
 
@@ -70,7 +70,7 @@ def cmd_feedback(args) -> int:
 def cmd_report(args) -> int:
     table, csv_path = grading.report(_course(args))
     print(table)
-    print(f"\nwrote {csv_path}")
+    print(f"\nwrote {csv_path} and {csv_path.parent / 'report' / 'index.html'}")
     return 0
 
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("feedback", cmd_feedback, "write HTML feedback for autograded submissions")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
-    add("report", cmd_report, "print the score table and write grades.csv")
+    add("report", cmd_report, "print the score table, write grades.csv and an HTML report with plots")
     p = sub.add_parser("check", help="(students) run a notebook top to bottom in a fresh kernel and list failing tests")
     p.add_argument("notebook")
     p.set_defaults(func=cmd_check)

@@ -213,6 +213,7 @@ class GradeOutcome:
     ok: bool
     reason: str = ""
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 # Error names the grading pipeline itself writes into cells, with how the report words them.
@@ -271,8 +272,11 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
 
 def _grade_student(course: Course, assignment: str, student: str, unsafe: bool) -> GradeOutcome:
     """Autograde one submission into ``course``'s gradebook and note what a human should know."""
+    import time
+
     from .tamper import scan_submission
 
+    started = time.perf_counter()
     course = replace(course, config_overrides=_merged(course.config_overrides, sandbox_overrides(course, unsafe)))
     problem = _submission_problem(course, assignment, student)
     if problem:
@@ -284,6 +288,7 @@ def _grade_student(course: Course, assignment: str, student: str, unsafe: bool) 
     if outcome.ok:
         outcome.notes += _structure_problems(course, assignment, student) + _run_problems(course, assignment, student)
     outcome.notes += scan_submission(course.submitted / student / assignment)
+    outcome.seconds = time.perf_counter() - started
     return outcome
 
 
@@ -499,23 +504,30 @@ def _run_problems(course: Course, assignment: str, student: str) -> list[str]:
             + " ".join(message.split())[:200] for ename, (message, cells) in found.items()]
 
 
-def _save_notes(course: Course, outcomes: list[GradeOutcome]) -> None:
+def _grading_log(course: Course) -> dict:
     path = course.root / NOTES_FILE
-    notes = json.loads(path.read_text()) if path.exists() else {}
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_notes(course: Course, outcomes: list[GradeOutcome]) -> None:
+    """Keep, per ``student/assignment``, the latest run's notes and grading time (for the report)."""
+    log = _grading_log(course)
     for o in outcomes:
-        key = f"{o.student}/{o.assignment}"
-        entries = o.notes + ([f"not graded: {o.reason}"] if not o.ok else [])
-        if entries:
-            notes[key] = entries
-        else:
-            notes.pop(key, None)
-    path.write_text(json.dumps(notes, indent=1, sort_keys=True) + "\n")
+        log[f"{o.student}/{o.assignment}"] = {
+            "notes": o.notes + ([f"not graded: {o.reason}"] if not o.ok else []),
+            "seconds": round(o.seconds, 2),
+        }
+    (course.root / NOTES_FILE).write_text(json.dumps(log, indent=1, sort_keys=True) + "\n")
 
 
 def grading_notes(course: Course) -> dict[str, list[str]]:
     """``student/assignment`` -> notes of the latest grading run (kernel deaths, timeouts, tamper flags)."""
-    path = course.root / NOTES_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    return {key: entry["notes"] for key, entry in _grading_log(course).items() if entry["notes"]}
+
+
+def grading_times(course: Course) -> dict[str, float]:
+    """``student/assignment`` -> seconds the latest grading of that submission took."""
+    return {key: entry["seconds"] for key, entry in _grading_log(course).items()}
 
 
 def _ensure_in_gradebook(course: Course, assignment: str) -> None:
@@ -618,9 +630,14 @@ def score_table(rows: list[Score]) -> str:
     return "\n".join(lines)
 
 
-def report(course: Course) -> tuple[str, Path]:
+def report(course: Course, html: bool = True) -> tuple[str, Path]:
+    """The score table as text (with the grader's notes); writes grades.csv and report/index.html."""
     rows = scores(course)
     path = write_grades_csv(rows, course.root / "grades.csv")
+    if html and rows:
+        from .report import write_html_report
+
+        write_html_report(course, rows)
     table = score_table(rows)
     notes = grading_notes(course)
     if notes:
