@@ -19,6 +19,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # take about a minute on 2 CPU cores, so this leaves a wide margin without letting a loop hang a run.
 c.Execute.timeout = 300
 
+# Every release notebook starts with the set-up cell of source/header.ipynb: on Colab, Kaggle,
+# Gradient or Studio Lab it installs the course package; on the instructor's machine it does nothing.
+c.IncludeHeaderFooter.header = os.path.join(os.path.dirname(__file__), "source", "header.ipynb")
+
 # A test cell a student deleted is put back from the source, so its points are not silently lost.
 c.OverwriteCells.add_missing_cells = True
 
@@ -67,3 +71,9 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHi
 c.ScoreHiddenPredictions.cells = {
     "test_tagger_auc": {"predictions": "hidden_test_predictions.npy", "min_auc": 0.9775},
 }
+
+# hw04_jet_images: the small CNN on the hidden split's jet images; at least the reference solution's
+# worst hidden-split AUC over seeds minus 0.01 (source/hw04_jet_images, "The grade of your CNN").
+c.ScoreHiddenPredictions.cells.update({
+    "test_cnn_auc": {"predictions": "hidden_test_cnn_predictions.npy", "min_auc": 0.9600},
+})

@@ -6,6 +6,7 @@
     report                      print the score table, write grades.csv and report/index.html (plots)
     demo                        all of the above on the demo submissions under tests/submissions/
     check    NOTEBOOK           (students) run the visible tests as the autograder will, say what fails
+    readme-table                regenerate the README's lecture table of "open in" badges from release/
 
 Every instructor subcommand takes ``--course-dir`` (where submitted/, autograded/, feedback/ and
 gradebook.db live; the repository root by default). Mistakes end with a one-line ``error: ...``.
@@ -88,6 +89,20 @@ def cmd_check(args) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_readme_table(args) -> int:
+    from .lectures import update_readme
+
+    try:
+        fresh = update_readme(check=args.check)
+    except ValueError as err:
+        raise CourseError(str(err)) from err
+    if args.check and not fresh:
+        print("error: the README's lecture table is stale: run `python -m dl4phys readme-table`", file=sys.stderr)
+        return 1
+    print("the README's lecture table is up to date" if fresh else "rewrote the README's lecture table")
+    return 0
+
+
 def cmd_demo(args) -> int:
     course = _course(args)
     print(f"demo course directory: {course.root}")
@@ -125,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     add("report", cmd_report, "print the score table, write grades.csv and an HTML report with plots")
+    p = sub.add_parser("readme-table", help="regenerate the README's lecture table (badges) from release/")
+    p.add_argument("--check", action="store_true", help="only say whether it is stale (exit 1 if so)")
+    p.set_defaults(func=cmd_readme_table)
     p = sub.add_parser("check", help="(students) run a notebook top to bottom in a fresh kernel and list failing tests")
     p.add_argument("notebook")
     p.set_defaults(func=cmd_check)

@@ -42,3 +42,12 @@ def test_readme_starts_with_the_two_commands():
     readme = (REPO_ROOT / "README.md").read_text()
     first_code = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
     assert "make demo" in first_code and "make test" in first_code
+
+
+def test_environment_yml_parses_as_a_conda_environment():
+    """Is environment.yml valid YAML with a pip section that installs the course package?"""
+    import yaml
+
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert env["name"] == "dl4phys" and "-e ." in [p.split("#")[0].strip() for p in pip]

@@ -1,0 +1,83 @@
+"""The README's lecture table: one row per released notebook, one "open in" badge per platform.
+
+``python -m dl4phys readme-table`` rewrites the table between the two marker comments of README.md
+from ``release/`` (the course's convention: "This table is automatically generated, do not fill
+manually!"); ``--check`` only says whether it is stale. The repository the badges point to is the
+``[tool.dl4phys] repository`` setting of pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+from .grading import REPO_ROOT
+
+BEGIN = "<!--This table is automatically generated, do not fill manually!-->"
+END = "<!--End of table-->"
+
+PLATFORMS = [
+    ("Colab", "https://colab.research.google.com/assets/colab-badge.svg", "Open In Colab",
+     "https://colab.research.google.com/github/{repo}/blob/{branch}/{path}"),
+    ("Kaggle", "https://kaggle.com/static/images/open-in-kaggle.svg", "Kaggle",
+     "https://kaggle.com/kernels/welcome?src=https://github.com/{repo}/blob/{branch}/{path}"),
+    ("Gradient", "https://assets.paperspace.io/img/gradient-badge.svg", "Gradient",
+     "https://console.paperspace.com/github/{repo}/blob/{branch}/{path}"),
+    ("Studio Lab", "https://studiolab.sagemaker.aws/studiolab.svg", "Open In SageMaker Studio Lab",
+     "https://studiolab.sagemaker.aws/import/github/{repo}/blob/{branch}/{path}"),
+]
+
+
+def repository_setting(pyproject: Path = REPO_ROOT / "pyproject.toml") -> tuple[str, str]:
+    """(owner/name, branch) of the public repository, from pyproject.toml's [tool.dl4phys]."""
+    settings = tomllib.loads(pyproject.read_text())["tool"]["dl4phys"]
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", settings["repository"])
+    if not match:
+        raise ValueError(f"[tool.dl4phys] repository must be a https://github.com/OWNER/NAME URL, not {settings['repository']!r}")
+    return match.group(1), settings.get("branch", "main")
+
+
+def notebook_title(path: Path) -> str:
+    """The text of the notebook's first markdown heading."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#+\s+(.+)$", cell.source, re.M)
+            if match:
+                return match.group(1).strip()
+    return path.stem.replace("_", " ")
+
+
+def lecture_table(release: Path = REPO_ROOT / "release") -> str:
+    repo, branch = repository_setting()
+    rows = [("Notebook",) + tuple(name for name, *_ in PLATFORMS)]
+    for path in sorted(release.glob("*/*.ipynb")):
+        rel = path.relative_to(release.parent).as_posix()
+        badges = tuple(f"[![{alt}]({image})]({link.format(repo=repo, branch=branch, path=rel)})"
+                       for _, image, alt, link in PLATFORMS)
+        rows.append((notebook_title(path),) + badges)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join(":" + "-" * (w + 1) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def updated_readme(readme: str, table: str) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise ValueError(f"README.md needs the markers {BEGIN} and {END} around the lecture table")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n\n{table}\n\n{END}{tail}"
+
+
+def update_readme(readme_path: Path = REPO_ROOT / "README.md", check: bool = False) -> bool:
+    """Rewrite the table (or, with ``check``, only compare); True when the README was up to date."""
+    readme = readme_path.read_text()
+    new = updated_readme(readme, lecture_table())
+    if new == readme:
+        return True
+    if not check:
+        readme_path.write_text(new)
+    return False
