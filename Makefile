@@ -43,7 +43,7 @@ test-gpu: $(STAMP) sandbox-tool
 	DL4PHYS_REQUIRE_GPU=1 $(PY) -m pytest -m gpu
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 release: $(STAMP)
 	$(PY) -m dl4phys release
