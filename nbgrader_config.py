@@ -73,7 +73,7 @@ c.ScoreHiddenPredictions.cells = {
 }
 
 # hw04_jet_images: the small CNN on the hidden split's jet images; at least the reference solution's
-# worst hidden-split AUC over seeds minus 0.01 (source/hw04_jet_images, "The grade of your CNN").
+# worst hidden-split AUC (0.9743: seeds 42, 1, 2 on a CPU, 0.974-0.976; about 0.979 on a GPU) - 0.01.
 c.ScoreHiddenPredictions.cells.update({
-    "test_cnn_auc": {"predictions": "hidden_test_cnn_predictions.npy", "min_auc": 0.9600},
+    "test_cnn_auc": {"predictions": "hidden_test_cnn_predictions.npy", "min_auc": 0.9643},
 })
