@@ -87,6 +87,17 @@ def scan_source(source: str) -> list[str]:
     return flags
 
 
+HEADER = Path(__file__).resolve().parents[1] / "source" / "header.ipynb"
+
+
+def _course_cells() -> set[str]:
+    """Sources of the cells every release notebook starts with (the set-up cell), which are the course's own."""
+    try:
+        return {c.source.strip() for c in nbformat.read(HEADER, as_version=4).cells}
+    except (OSError, ValueError):
+        return set()
+
+
 def scan_notebook(path: Path) -> list[str]:
     """Flags for the student-written cells of a notebook (empty for an unreadable notebook)."""
     try:
@@ -94,9 +105,12 @@ def scan_notebook(path: Path) -> list[str]:
     except Exception:
         return []
     flags = []
+    course_cells = _course_cells()
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
+            continue
+        if cell.source.strip() in course_cells:
             continue
         flags += [f"{meta.get('grade_id', 'cell')}: {flag}" for flag in scan_source(cell.source)]
     return list(dict.fromkeys(flags))

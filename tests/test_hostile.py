@@ -169,3 +169,20 @@ def test_grade_refuses_without_bubblewrap_unless_unsafe(tmp_path, monkeypatch):
         grading.grade(course, ASSIGNMENT)
     outcomes = grading.grade(course, ASSIGNMENT, unsafe=True)
     assert outcomes[0].ok and _score(course, "blank") == 0
+
+
+def test_tamper_scan_flags_cheats_but_not_the_course_set_up_cell(tmp_path):
+    """Does the static scan flag replaced torch functions and paths outside the submission, but not the release's own set-up cell?"""
+    import nbformat
+
+    from dl4phys.tamper import scan_notebook, scan_source
+
+    assert scan_source("import torch\ntorch.allclose = lambda *a, **k: True") == ["replaces torch.allclose"]
+    assert scan_source("open('../../source/hw.ipynb').read()") == ["names the path '../../source/hw.ipynb' outside the submission"]
+    assert scan_source("x = [1, 2]\nprint('a/b'.split('/'))\ntorch.manual_seed(0)") == []
+    release = next((grading.REPO_ROOT / "release" / ASSIGNMENT).glob("*.ipynb"))
+    assert scan_notebook(release) == []
+    notebook = nbformat.read(release, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("import numpy as np\nnp.testing.assert_allclose = print"))
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    assert scan_notebook(tmp_path / "nb.ipynb") == ["cell: replaces np.testing.assert_allclose"]
