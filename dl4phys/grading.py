@@ -382,7 +382,7 @@ def _grade_in_parallel(course: Course, assignment: str, students: list[str], uns
 
     template = _assignment_template(course, assignment)
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None, silence_logs=logging.CRITICAL)
+                                                  dashboard_address=":0", silence_logs=logging.CRITICAL)
     outcomes = []
     try:
         with Client(scheduler or cluster) as client:
