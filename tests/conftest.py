@@ -93,3 +93,12 @@ def graded_course(tmp_path_factory) -> GradedCourse:
     course = grading.Course(root=root, release=root / "release")
     grading.release(course)
     return GradedCourse(course, [], set())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,15 @@ import pytest
 
 from dl4phys.grading import REPO_ROOT
 
+from .conftest import free_port
+
 pytestmark = pytest.mark.slow
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_lab_serves_formgrader_and_nbgrader_extensions(tmp_path):
     """Do the lab, the formgrader and the nbgrader lab extension answer on 127.0.0.1?"""
-    port, token = _free_port(), "dl4phys-test"
+    port, token = free_port(), "dl4phys-test"
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUPYTER_RUNTIME_DIR=str(tmp_path),
                HOME=str(tmp_path))

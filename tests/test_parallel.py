@@ -6,6 +6,8 @@ import pytest
 
 from dl4phys import grading, sandbox
 
+from .conftest import free_port
+
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 ASSIGNMENT = "hw02_gradient_descent"
@@ -30,14 +32,6 @@ def test_two_workers_give_the_same_gradebook_as_one(tmp_path):
     assert serial[0] and serial == parallel
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A real PostgreSQL server on 127.0.0.1 (Debian's postgresql package), with an empty database."""
@@ -57,7 +51,7 @@ def postgres_url():
     if os.geteuid() == 0:  # initdb refuses root; run the server as the package's postgres user
         shutil.chown(data, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     subprocess.run(run_as + [f"{bin_dir}/initdb", "-D", str(data), "--auth=trust", "-U", "postgres"],
                    check=True, capture_output=True)
     subprocess.run(run_as + [f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w",
