@@ -69,3 +69,19 @@ def test_release_folder_holds_only_released_assignments():
     assert sorted(p.name for p in release.iterdir()) == ASSIGNMENTS
     for path in release.rglob("*"):
         assert path.suffix in {".ipynb", ""} or path.is_dir(), f"unexpected file in release/: {path}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_demo_submissions_keep_the_release_read_only_cells(assignment):
+    """Do the demo submissions carry the release's read-only text and code unchanged, so grading notes flag only real edits?"""
+    release = nbformat.read(next((grading.Course().release / assignment).glob("*.ipynb")), as_version=4)
+    locked = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
+              if c.metadata.get("nbgrader", {}).get("locked") and not c.metadata["nbgrader"].get("grade")}
+    stale = []
+    for path in sorted((Path(__file__).parent / "submissions" / assignment).glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if meta.get("locked") and not meta.get("grade") and grade_id in locked and cell.source != locked[grade_id]:
+                stale.append(f"{path.parent.name}: {grade_id}")
+    assert not stale, f"copy these read-only cells from release/{assignment}: {stale}"
