@@ -375,14 +375,36 @@ def _assignment_template(course: Course, assignment: str) -> Path:
     return template
 
 
+def kernel_threads(workers: int) -> int:
+    """Threads for the notebooks of each of ``workers`` parallel graders: the machine's cores shared out, at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def local_cluster(workers: int):
+    """A Dask LocalCluster of ``workers`` single-task worker processes on this machine.
+
+    Dask starts worker processes with one BLAS/OpenMP thread each; the notebooks they grade (torch
+    training) get the machine's cores shared out instead (:func:`kernel_threads`), which keeps them
+    from oversubscribing the cores without leaving cores idle.
+    """
+    import dask
+    from dask.distributed import LocalCluster
+
+    threads = kernel_threads(workers)
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{name}": threads
+                          for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", silence_logs=logging.CRITICAL)
+
+
 def _grade_in_parallel(course: Course, assignment: str, students: list[str], unsafe: bool, workers: int,
                        scheduler: str | None) -> list[GradeOutcome]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
     template = _assignment_template(course, assignment)
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=":0", silence_logs=logging.CRITICAL)
+    cluster = None if scheduler else local_cluster(workers)
     outcomes = []
     try:
         with Client(scheduler or cluster) as client:

@@ -84,3 +84,20 @@ def test_postgres_gradebook_with_two_workers_matches_sqlite(tmp_path, postgres_u
     assert cells == sqlite[0]
     table, _ = grading.report(course)
     assert "perfect" in table
+
+
+def test_grading_workers_share_the_cores_between_their_notebooks():
+    """Do the Dask grading workers (and the kernels they start) get the machine's cores shared out as BLAS/OpenMP threads?"""
+    import os
+
+    from dask.distributed import Client
+
+    from dl4phys.grading import kernel_threads, local_cluster
+
+    cores = len(os.sched_getaffinity(0))
+    assert kernel_threads(1) == cores
+    assert kernel_threads(cores * 4) == 1
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        seen = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")))
+    assert len(seen) == 2
+    assert set(seen.values()) == {(str(max(1, cores // 2)),) * 2}
