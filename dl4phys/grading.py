@@ -225,6 +225,7 @@ NOTES_FILE = "grading_notes.json"
 def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
     """Config overrides and environment for grading in the sandbox (or, with ``unsafe``, without it)."""
     from . import sandbox
+    from .data import splits
 
     if unsafe:
         return {"SandboxedExecute": {"kernel_name": "", "kernel_manager_class": "jupyter_client.manager.AsyncKernelManager"}}
@@ -237,8 +238,20 @@ def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(sandbox.KERNELSPEC_ROOT)] + [p for p in paths if p])
     os.environ[sandbox.MEMORY_ENV] = str(settings.get("memory_mb", sandbox.DEFAULT_MEMORY_MB))
     os.environ[sandbox.WALLTIME_ENV] = str(settings.get("walltime_s", sandbox.DEFAULT_WALLTIME_S))
-    os.environ[sandbox.READONLY_ENV] = os.pathsep.join(str(p) for p in settings.get("readonly_paths", []))
+    readonly = [str(p) for p in settings.get("readonly_paths", [])]
+    features = splits.cache_root() / "features"
+    if features.is_dir():  # jet features computed by the grader (warm_feature_cache): read, never written, by kernels
+        os.environ["DL4PHYS_CACHE"] = str(splits.cache_root())
+        readonly.append(str(features))
+    os.environ[sandbox.READONLY_ENV] = os.pathsep.join(readonly)
     return {}
+
+
+def _reads_jet_features(course: Course, assignment: str) -> bool:
+    """Does the assignment compute jet features (N-subjettiness) in its notebooks?"""
+    return any(name in path.read_text(errors="replace")
+               for path in (course.source / assignment).glob("*.ipynb")
+               for name in ("load_features(", "hidden_test_features("))
 
 
 def grade(course: Course, assignment: str, students: list[str] | None = None, *, unsafe: bool = False,
@@ -260,6 +273,9 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
             f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
             "(nbgrader collect does this)")
     sandbox_overrides(course, unsafe)  # fails early, here, when bubblewrap is missing
+    if _reads_jet_features(course, assignment):
+        splits.warm_feature_cache()  # once per machine: the notebooks then read the features, not recompute them
+        sandbox_overrides(course, unsafe)
     _ensure_in_gradebook(course, assignment)
     if workers <= 1 and scheduler is None:
         outcomes = [_grade_student(course, assignment, student, unsafe)

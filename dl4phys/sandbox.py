@@ -46,7 +46,7 @@ DEFAULT_WALLTIME_S = 1800
 SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
 # Passed into the sandbox; everything else in the grader's environment (tokens, JPY_PARENT_PID) is not.
 ENV_KEEP = ["PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
-            "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "DL4PHYS_HIDDEN_DATA",
+            "NVIDIA_DRIVER_CAPABILITIES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "DL4PHYS_HIDDEN_DATA", "DL4PHYS_CACHE",
             "NBGRADER_EXECUTION", "PYTORCH_CUDA_ALLOC_CONF"]
 
 

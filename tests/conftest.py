@@ -20,10 +20,26 @@ SOURCE_STUDENT = "instructor-source"
 RELEASE_STUDENT = "untouched-release"
 
 
+def _assignment_marker(assignment: str) -> str:
+    """The pytest marker of an assignment: its prefix, e.g. ``hw05`` for ``hw05_transformers``."""
+    return assignment.split("_", 1)[0]
+
+
+def pytest_configure(config):
+    """One marker per assignment (`pytest -m hw05` runs the tests of hw05_transformers)."""
+    for assignment in grading.Course().assignments():
+        config.addinivalue_line("markers", f"{_assignment_marker(assignment)}: assignment {assignment}")
+
+
 def pytest_collection_modifyitems(config, items):
-    """GPU tests skip without CUDA, except under `make test-gpu` (DL4PHYS_REQUIRE_GPU=1), where they fail."""
+    """Parametrized tests get their assignment's marker. GPU tests skip without CUDA, except under
+    `make test-gpu` (DL4PHYS_REQUIRE_GPU=1), where they fail."""
     import torch
 
+    for item in items:
+        assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
+        if isinstance(assignment, str):
+            item.add_marker(getattr(pytest.mark, _assignment_marker(assignment)))
     if torch.cuda.is_available():
         return
     required = os.environ.get("DL4PHYS_REQUIRE_GPU") == "1"
