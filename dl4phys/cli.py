@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import grading
@@ -104,9 +105,12 @@ def cmd_readme_table(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    course = _course(args)
+    # The demo releases into its own folder: the committed release/ is not rewritten under a running test or editor.
+    course = replace(_course(args), release=Path(args.course_dir).resolve() / "release")
     print(f"demo course directory: {course.root}")
-    outcomes, table, csv_path = grading.demo(course, unsafe=args.unsafe, workers=args.workers)
+    for assignment in args.assignments:
+        course.check_assignment(assignment)
+    outcomes, table, csv_path = grading.demo(course, args.assignments or None, unsafe=args.unsafe, workers=args.workers)
     print(table)
     print(f"\nfeedback in {course.feedback}, grades in {csv_path}")
     return _print_outcomes(outcomes)
@@ -147,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p.set_defaults(func=cmd_check)
     p = add("demo", cmd_demo, "release, grade the demo submissions, write feedback and the report", DEFAULT_DEMO_DIR)
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all with demo submissions)")
     p.add_argument("--unsafe", action="store_true", help="grade without the sandbox")
     p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="students graded at once")
     return parser

@@ -720,8 +720,8 @@ def submit_demo_cases(course: Course, assignment: str) -> list[str]:
 def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool = False,
          workers: int = 1) -> tuple[list[GradeOutcome], str, Path]:
     """Release every assignment, grade its demo submissions, write feedback and the report."""
+    release(course, assignments or course.assignments())
     assignments = assignments or [a for a in course.assignments() if demo_cases(a)]
-    release(course, course.assignments())
     outcomes = []
     for assignment in assignments:
         students = submit_demo_cases(course, assignment)

@@ -71,3 +71,22 @@ def test_release_of_a_broken_source_notebook_is_one_line_error(tmp_path, capsys)
     course = grading.Course(root=tmp_path, source=tmp_path / "source", release=tmp_path / "release")
     with pytest.raises(grading.CourseError, match="not a valid notebook"):
         grading.release(course, ["hw99_broken"])
+
+
+def test_demo_of_a_misspelt_assignment_is_one_line_error(tmp_path, capsys):
+    """Does `demo` name the assignments that exist when given one that does not?"""
+    assert main(["demo", "hw02_gradient_decent", "--course-dir", str(tmp_path)]) == 2
+    assert "unknown assignment" in _one_error_line(capsys)
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_demo_grades_into_its_own_folder_and_leaves_release_alone(tmp_path, capsys):
+    """Does `demo` release, grade and report in its own course folder, without rewriting the committed release/?"""
+    assignment = "hw02_gradient_descent"
+    committed = {p: p.read_bytes() for p in (grading.Course().release / assignment).glob("*.ipynb")}
+    assert main(["demo", assignment, "--course-dir", str(tmp_path), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "perfect" in out and "11/11" in out
+    assert (tmp_path / "release" / assignment).is_dir() and (tmp_path / "grades.csv").is_file()
+    assert {p: p.read_bytes() for p in committed} == committed
