@@ -274,6 +274,8 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
             "(nbgrader collect does this)")
     sandbox_overrides(course, unsafe)  # fails early, here, when bubblewrap is missing
     if _reads_jet_features(course, assignment):
+        from .data import splits
+
         splits.warm_feature_cache()  # once per machine: the notebooks then read the features, not recompute them
         sandbox_overrides(course, unsafe)
     _ensure_in_gradebook(course, assignment)
