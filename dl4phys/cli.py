@@ -106,7 +106,8 @@ def cmd_readme_table(args) -> int:
 
 def cmd_demo(args) -> int:
     # The demo releases into its own folder: the committed release/ is not rewritten under a running test or editor.
-    course = replace(_course(args), release=Path(args.course_dir).resolve() / "release")
+    course = _course(args)
+    course = replace(course, release=course.root / "release")
     print(f"demo course directory: {course.root}")
     for assignment in args.assignments:
         course.check_assignment(assignment)

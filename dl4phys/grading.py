@@ -239,7 +239,7 @@ def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
     os.environ[sandbox.MEMORY_ENV] = str(settings.get("memory_mb", sandbox.DEFAULT_MEMORY_MB))
     os.environ[sandbox.WALLTIME_ENV] = str(settings.get("walltime_s", sandbox.DEFAULT_WALLTIME_S))
     readonly = [str(p) for p in settings.get("readonly_paths", [])]
-    features = splits.cache_root() / "features"
+    features = splits.feature_cache_dir()
     if features.is_dir():  # jet features computed by the grader (warm_feature_cache): read, never written, by kernels
         os.environ["DL4PHYS_CACHE"] = str(splits.cache_root())
         readonly.append(str(features))
@@ -277,7 +277,6 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
         from .data import splits
 
         splits.warm_feature_cache()  # once per machine: the notebooks then read the features, not recompute them
-        sandbox_overrides(course, unsafe)
     _ensure_in_gradebook(course, assignment)
     if workers <= 1 and scheduler is None:
         outcomes = [_grade_student(course, assignment, student, unsafe)

@@ -18,7 +18,6 @@ from .conftest import free_port
 pytestmark = pytest.mark.slow
 
 
-
 def test_lab_serves_formgrader_and_nbgrader_extensions(tmp_path):
     """Do the lab, the formgrader and the nbgrader lab extension answer on 127.0.0.1?"""
     port, token = free_port(), "dl4phys-test"

@@ -31,7 +31,7 @@ def test_sandboxed_kernels_read_the_graders_feature_cache_but_cannot_write_it(tm
     monkeypatch.setenv("DL4PHYS_CACHE", str(tmp_path / "cache"))
     for key in (sandbox.MEMORY_ENV, sandbox.WALLTIME_ENV, sandbox.READONLY_ENV, "JUPYTER_PATH"):
         monkeypatch.setenv(key, os.environ.get(key, ""))  # sandbox_overrides sets them; restored afterwards
-    folder = splits.cache_root() / "features"
+    folder = splits.feature_cache_dir()
     folder.mkdir(parents=True)
     # a recognisable cache entry for the valid split: every feature 7
     digest = splits._file_digest(io.sample_path("valid"))

@@ -48,16 +48,17 @@ def cache_root() -> Path:
     ))
 
 
-def _cache_dir() -> Path:
+def feature_cache_dir() -> Path:
+    """Where computed features are kept: ``cache_root() / "features"``."""
     return cache_root() / "features"
 
 
-def warm_feature_cache() -> Path | None:
+def warm_feature_cache() -> None:
     """Compute and cache, once per machine, the features of ``train``, ``valid`` and (where present) the hidden split.
 
     The grader calls this before grading a jet assignment and shows the cache to the sandboxed
     kernels read-only, so that each graded notebook reads the features instead of recomputing them.
-    Returns the cache folder, or None when it could not be written.
+    A cache that cannot be written is skipped, as in :func:`load_features`.
     """
     paths = [io.sample_path("train"), io.sample_path("valid")]
     try:
@@ -66,8 +67,6 @@ def warm_feature_cache() -> Path | None:
         pass
     for path in paths:
         _features_of_file(path)
-    folder = _cache_dir()
-    return folder if folder.is_dir() else None
 
 
 def _features_of_file(path: Path) -> pd.DataFrame:
@@ -78,7 +77,7 @@ def _features_of_file(path: Path) -> pd.DataFrame:
     if mem_key in _MEMORY:
         return _MEMORY[mem_key].copy()
     digest = _file_digest(path)
-    cache = _cache_dir() / f"v{FEATURES_VERSION}-{digest}.npy"
+    cache = feature_cache_dir() / f"v{FEATURES_VERSION}-{digest}.npy"
     feats = None
     if cache.is_file():
         try:
