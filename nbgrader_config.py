@@ -78,7 +78,7 @@ c.ScoreHiddenPredictions.cells.update({
     "test_cnn_auc": {"predictions": "hidden_test_cnn_predictions.npy", "min_auc": 0.9643},
 })
 
-# hw05_transformers: the particle transformer on the hidden split; the reference solution's worst hidden-split
+# hw06_transformers: the particle transformer on the hidden split; the reference solution's worst hidden-split
 # AUC on a CPU (0.9778: seeds 42, 1, 2, 3 give 0.978-0.980) - 0.01.
 c.ScoreHiddenPredictions.cells.update({
     "test_transformer_auc": {"predictions": "hidden_test_transformer_predictions.npy", "min_auc": 0.9678},

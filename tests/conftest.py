@@ -21,12 +21,12 @@ RELEASE_STUDENT = "untouched-release"
 
 
 def _assignment_marker(assignment: str) -> str:
-    """The pytest marker of an assignment: its prefix, e.g. ``hw05`` for ``hw05_transformers``."""
+    """The pytest marker of an assignment: its prefix, e.g. ``hw05`` for ``hw06_transformers``."""
     return assignment.split("_", 1)[0]
 
 
 def pytest_configure(config):
-    """One marker per assignment (`pytest -m hw05` runs the tests of hw05_transformers)."""
+    """One marker per assignment (`pytest -m hw06` runs the tests of hw06_transformers)."""
     for assignment in grading.Course().assignments():
         config.addinivalue_line("markers", f"{_assignment_marker(assignment)}: assignment {assignment}")
 
