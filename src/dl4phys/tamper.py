@@ -87,7 +87,7 @@ def scan_source(source: str) -> list[str]:
     return flags
 
 
-HEADER = Path(__file__).resolve().parents[1] / "source" / "header.ipynb"
+HEADER = Path(__file__).resolve().parents[2] / "source" / "header.ipynb"
 
 
 def _course_cells() -> set[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
 DEMO_SUBMISSIONS = REPO_ROOT / "tests" / "submissions"
 

@@ -44,7 +44,7 @@ HIDDEN_INPUTS = "test_inputs.h5"
 HIDDEN_LABELS = "test_labels.npy"
 HIDDEN_ENV = "DL4PHYS_HIDDEN_DATA"
 #: The repository root (``dl4phys/data/io.py`` -> three levels up).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class HiddenDataUnavailable(FileNotFoundError):
