@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
 DEMO_SUBMISSIONS = REPO_ROOT / "tests" / "submissions"
 
@@ -224,8 +224,8 @@ NOTES_FILE = "grading_notes.json"
 
 def sandbox_overrides(course: Course, unsafe: bool = False) -> dict:
     """Config overrides and environment for grading in the sandbox (or, with ``unsafe``, without it)."""
-    from . import sandbox
-    from .data import splits
+    from .. import sandbox
+    from ..data import splits
 
     if unsafe:
         return {"SandboxedExecute": {"kernel_name": "", "kernel_manager_class": "jupyter_client.manager.AsyncKernelManager"}}
@@ -274,7 +274,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
             "(nbgrader collect does this)")
     sandbox_overrides(course, unsafe)  # fails early, here, when bubblewrap is missing
     if _reads_jet_features(course, assignment):
-        from .data import splits
+        from ..data import splits
 
         splits.warm_feature_cache()  # once per machine: the notebooks then read the features, not recompute them
     _ensure_in_gradebook(course, assignment)
@@ -291,7 +291,7 @@ def _grade_student(course: Course, assignment: str, student: str, unsafe: bool) 
     """Autograde one submission into ``course``'s gradebook and note what a human should know."""
     import time
 
-    from .tamper import scan_submission
+    from ..tamper import scan_submission
 
     started = time.perf_counter()
     course = replace(course, config_overrides=_merged(course.config_overrides, sandbox_overrides(course, unsafe)))
@@ -522,7 +522,7 @@ def _structure_problems(course: Course, assignment: str, student: str) -> list[s
 
 def _is_hidden_variant(source: str, submitted: str) -> bool:
     """The release shows a test cell without its hidden part; that difference is not an edit."""
-    from .preprocessors import HIDDEN_BLOCK
+    from ..preprocessors import HIDDEN_BLOCK
 
     return HIDDEN_BLOCK.sub("", source).strip() == submitted.strip()
 
@@ -674,7 +674,7 @@ def report(course: Course, html: bool = True) -> tuple[str, Path]:
     rows = scores(course)
     path = write_grades_csv(rows, course.root / "grades.csv")
     if html and rows:
-        from .report import write_html_report
+        from ..report import write_html_report
 
         write_html_report(course, rows)
     table = score_table(rows)
