@@ -1,14 +1,14 @@
 """Shared fixtures of the course tests.
 
-The expensive part, running notebooks through the autograder, happens once per session in
-``graded_course``: every assignment's demo submissions, its source notebook (the instructor's
-solution) and its untouched release notebook are graded in one scratch course directory.
+The tests grade the course of this repository. The expensive part, running notebooks through the
+autograder, happens once per session in ``graded_course``: the first test that asks for an assignment
+grades all of its demo cases (``tests/submissions/<assignment>/*.toml``, built from the current
+release) in one scratch course folder, on two workers.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,19 +16,31 @@ import pytest
 
 from dl4phys import grading, sandbox
 
-SOURCE_STUDENT = "instructor-source"
-RELEASE_STUDENT = "untouched-release"
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "source"
+ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+# Parallel grading on the CI's two cores; results still reach the gradebook through one writer.
+GRADING_WORKERS = int(os.environ.get("DL4PHYS_TEST_WORKERS", "2"))
 
 
-def _assignment_marker(assignment: str) -> str:
-    """The pytest marker of an assignment: its prefix, e.g. ``hw05`` for ``hw06_transformers``."""
+def assignment_marker(assignment: str) -> str:
+    """The pytest marker of an assignment: its prefix, e.g. ``hw06`` for ``hw06_transformers``."""
     return assignment.split("_", 1)[0]
+
+
+def scratch_course(root: Path, **kwargs) -> grading.Course:
+    """A course folder at ``root`` that grades this repository's assignments (source, settings, cases)."""
+    kwargs.setdefault("release", root / "release")
+    return grading.Course(root=root, source=SOURCE, config_file=REPO / "nbgrader_config.py",
+                          cases=REPO / "tests" / "submissions", **kwargs)
 
 
 def pytest_configure(config):
     """One marker per assignment (`pytest -m hw06` runs the tests of hw06_transformers)."""
-    for assignment in grading.Course().assignments():
-        config.addinivalue_line("markers", f"{_assignment_marker(assignment)}: assignment {assignment}")
+    for assignment in ASSIGNMENTS:
+        config.addinivalue_line("markers", f"{assignment_marker(assignment)}: assignment {assignment}")
+    # The hidden split, for this process (the grader states it to the kernels it runs).
+    os.environ.setdefault("DL4PHYS_HIDDEN_DATA", str(REPO / "hidden_data"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,7 +51,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
         if isinstance(assignment, str):
-            item.add_marker(getattr(pytest.mark, _assignment_marker(assignment)))
+            item.add_marker(getattr(pytest.mark, assignment_marker(assignment)))
     if torch.cuda.is_available():
         return
     required = os.environ.get("DL4PHYS_REQUIRE_GPU") == "1"
@@ -51,36 +63,27 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (run `make test-gpu` on the grading machine)"))
 
 
-ASSIGNMENTS = grading.Course().assignments()
-
-
 @dataclass
 class GradedCourse:
-    """A scratch course in which each assignment is graded once, when a test first asks for it."""
+    """A scratch course in which each assignment's demo cases are graded once, when a test first asks."""
 
     course: grading.Course
     outcomes: list
     graded: set
 
     def ensure(self, assignment: str) -> None:
-        """Grade the assignment's demo cases, its source and its untouched release (once per session)."""
         if assignment in self.graded:
             return
         self.graded.add(assignment)
-        course = self.course
-        students = grading.submit_demo_cases(course, assignment)
-        submit_notebooks(course, SOURCE_STUDENT, assignment, course.source / assignment)
-        submit_notebooks(course, RELEASE_STUDENT, assignment, course.release / assignment)
+        grading.release(self.course, [assignment])
+        students = grading.submit_demo_cases(self.course, assignment)
         # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
-        self.outcomes += grading.grade(course, assignment, students + [SOURCE_STUDENT, RELEASE_STUDENT],
-                                       unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS)
+        self.outcomes += grading.grade(self.course, assignment, students, unsafe=sandbox.bwrap_path() is None,
+                                       workers=GRADING_WORKERS)
 
     def score(self, assignment: str, student: str) -> tuple[float, float]:
         self.ensure(assignment)
-        for row in grading.scores(self.course):
-            if row.assignment == assignment and row.student == student:
-                return row.auto_score, row.max_auto_score
-        raise KeyError(f"{student} has no graded submission of {assignment}")
+        return grading.score_of(self.course, assignment, student)
 
     def outcome(self, assignment: str, student: str):
         self.ensure(assignment)
@@ -91,24 +94,10 @@ class GradedCourse:
         return next((self.course.autograded / student / assignment).glob("*.ipynb"))
 
 
-def submit_notebooks(course: grading.Course, student: str, assignment: str, folder: Path) -> None:
-    dest = course.submitted / student / assignment
-    dest.mkdir(parents=True, exist_ok=True)
-    for notebook in folder.glob("*.ipynb"):
-        shutil.copyfile(notebook, dest / notebook.name)
-
-
-# Parallel grading on the CI's two cores; results still reach the gradebook through one writer.
-GRADING_WORKERS = int(os.environ.get("DL4PHYS_TEST_WORKERS", "2"))
-
-
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory) -> GradedCourse:
-    """A released scratch course; assignments are graded on first use (see GradedCourse.ensure)."""
-    root = tmp_path_factory.mktemp("course")
-    course = grading.Course(root=root, release=root / "release")
-    grading.release(course)
-    return GradedCourse(course, [], set())
+    """A scratch course; assignments are released and graded on first use (see GradedCourse.ensure)."""
+    return GradedCourse(scratch_course(tmp_path_factory.mktemp("course")), [], set())
 
 
 def free_port() -> int:
@@ -118,3 +107,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def case_notebook(assignment: str, case: str, folder: Path) -> Path:
+    """The notebook of a demo case, built from the committed release into ``folder``; its path."""
+    from dl4phys.grading.cases import build_case
+
+    build_case(REPO / "tests" / "submissions" / assignment / f"{case}.toml", REPO / "release" / assignment,
+               SOURCE / assignment, folder)
+    return next(folder.glob("*.ipynb"))

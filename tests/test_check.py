@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
-
 import nbformat
 
-from dl4phys import grading
 from dl4phys.cli import main
 
-SUBMISSIONS = grading.DEMO_SUBMISSIONS / "hw02_gradient_descent"
+from .conftest import case_notebook
+
+ASSIGNMENT = "hw02_gradient_descent"
 
 
 def test_perfect_notebook_passes(tmp_path, capsys):
     """Does a correct notebook pass, with exit status 0?"""
-    notebook = tmp_path / "gradient_descent.ipynb"
-    shutil.copyfile(SUBMISSIONS / "perfect" / notebook.name, notebook)
+    notebook = case_notebook(ASSIGNMENT, "perfect", tmp_path)
     assert main(["check", str(notebook)]) == 0
     assert "every visible test passes" in capsys.readouterr().out
 
 
 def test_partial_notebook_lists_failing_tests_with_reasons(tmp_path, capsys):
     """Does check name each failing test by what it checks, with its error line?"""
-    notebook = tmp_path / "gradient_descent.ipynb"
-    shutil.copyfile(SUBMISSIONS / "partial" / notebook.name, notebook)
+    notebook = case_notebook(ASSIGNMENT, "partial", tmp_path)
     assert main(["check", str(notebook)]) == 1
     out = capsys.readouterr().out
     assert "2 test cell(s) still fail" in out
@@ -32,7 +29,7 @@ def test_partial_notebook_lists_failing_tests_with_reasons(tmp_path, capsys):
 
 def test_notebook_that_only_worked_out_of_order_fails(tmp_path, capsys):
     """Does an answer defined below the test that uses it fail, as it will in the autograder's fresh kernel?"""
-    nb = nbformat.read(SUBMISSIONS / "perfect" / "gradient_descent.ipynb", as_version=4)
+    nb = nbformat.read(case_notebook(ASSIGNMENT, "perfect", tmp_path / "perfect"), as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     answer = nb.cells.pop(ids.index("mse"))
     nb.cells.insert(ids.index("test_mse"), answer)  # now just below its test

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import csv
+import html
+import re
 
 import nbformat
 import pytest
 
 from dl4phys import grading
+from dl4phys.grading.cases import load_case
+from dl4phys.judging.reference import probed_cells
 
-from .conftest import ASSIGNMENTS, RELEASE_STUDENT, SOURCE_STUDENT
+from .conftest import ASSIGNMENTS, REPO, SOURCE, scratch_course
 
 pytestmark = pytest.mark.grading
 
-DEMO_CASES = [(a, case) for a in ASSIGNMENTS for case in grading.demo_cases(a)]
+COURSE = scratch_course(REPO / ".unused")  # only to list cases; nothing is written there
+DEMO_CASES = [(a, case) for a in ASSIGNMENTS for case in grading.demo_cases(COURSE, a)]
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
 def test_course_has_assignments():
@@ -22,48 +28,39 @@ def test_course_has_assignments():
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_source_notebook_scores_full_marks(graded_course, assignment):
-    """Does the instructor's solution, run as the autograder runs it, get every autograded point?"""
-    score, max_score = graded_course.score(assignment, SOURCE_STUDENT)
-    assert max_score > 0
-    assert score == max_score, _failures(graded_course, assignment, SOURCE_STUDENT)
+def test_every_assignment_has_perfect_blank_and_wrong_cases(assignment):
+    """Does every assignment have a perfect, a blank and at least one realistic wrong demo case, each saying why?"""
+    cases = {name: load_case(path) for name, path in grading.demo_cases(COURSE, assignment).items()}
+    assert {"perfect", "blank"} <= set(cases)
+    assert cases["perfect"].base == "solution" and not cases["perfect"].cells
+    assert cases["blank"].base == "release" and cases["blank"].score == 0
+    full = cases["perfect"].score
+    assert any(isinstance(c.score, str) or c.score < full for name, c in cases.items() if name != "blank"), \
+        "add a realistic wrong submission under tests/submissions/"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_untouched_release_scores_zero(graded_course, assignment):
-    """Does a student who hands in the release notebook unchanged get zero?"""
-    score, max_score = graded_course.score(assignment, RELEASE_STUDENT)
-    assert max_score > 0
-    assert score == 0
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_every_demo_case_has_an_expected_score(assignment):
-    """Does expected_scores.json list exactly the demo submissions of the assignment, with perfect and blank among them?"""
-    cases = set(grading.demo_cases(assignment))
-    assert {"perfect", "blank"} <= cases
-    assert set(grading.expected_scores(assignment)) == cases
+def test_every_test_cell_is_judged_outside_the_kernel(assignment):
+    """Does every autograded test cell of the source record its hidden tests with a probe (so the grader, not the kernel, decides)?"""
+    for path in sorted((SOURCE / assignment).glob("*.ipynb")):
+        tests = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+                 and not c.metadata["nbgrader"].get("solution")]
+        assert tests and set(probed_cells(path)) == set(tests), f"test cells without a probe: {set(tests) - set(probed_cells(path))}"
 
 
 @pytest.mark.parametrize(("assignment", "case"), DEMO_CASES)
 def test_demo_submission_gets_expected_score(graded_course, assignment, case):
-    """Does each demo submission (perfect, blank, partial, wrong ones) get the score it should?"""
-    expected = grading.expected_scores(assignment)[case]
+    """Does each demo submission (perfect, blank, alternative-correct, wrong ones) get the score it should?"""
+    expected = grading.expected_scores(graded_course.course, assignment)[case]
     score, max_score = graded_course.score(assignment, case)
     if isinstance(expected, str):  # "<N": strictly less than full marks N
-        assert expected.startswith("<") and float(expected[1:]) == max_score
+        assert float(expected[1:]) == max_score
         assert score < max_score, f"{case} should lose points but scored {score}/{max_score}"
     else:
         assert score == expected, f"{case}: {score}/{max_score}, expected {expected}. " + _failures(graded_course, assignment, case)
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_wrong_submissions_lose_points(assignment):
-    """Does every assignment have at least one realistic wrong submission that must lose points?"""
-    expected = grading.expected_scores(assignment)
-    full = expected["perfect"]
-    wrong = [c for c, v in expected.items() if c != "blank" and (isinstance(v, str) or v < full)]
-    assert wrong, "add a realistic wrong submission under tests/submissions/"
+    if case == "perfect":
+        assert score == max_score > 0
 
 
 def test_report_lists_every_graded_submission(graded_course):
@@ -77,29 +74,6 @@ def test_report_lists_every_graded_submission(graded_course):
     assert set(rows[0]) == {"student", "assignment", "auto_score", "max_auto_score", "manual_grading_pending"}
     for outcome in graded:
         assert outcome.student in table
-
-
-def test_feedback_is_written_for_graded_students(graded_course, tmp_path):
-    """Does every autograded notebook get an HTML feedback page?"""
-    assignment = "hw02_gradient_descent"
-    graded_course.ensure(assignment)
-    outcomes = grading.feedback(graded_course.course, assignment, ["perfect", "blank"])
-    assert all(o.ok for o in outcomes), outcomes
-    for student in ("perfect", "blank"):
-        pages = list((graded_course.course.feedback / student / assignment).glob("*.html"))
-        assert len(pages) == len(graded_course.course.notebooks(assignment))
-        assert "Score" in pages[0].read_text()
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_hidden_tests_ran_on_the_gpu(graded_course, assignment):
-    """With a GPU present, did the autograder run the perfect submission on CUDA, with full marks?"""
-    notebook = nbformat.read(graded_course.autograded_notebook(assignment, "perfect"), as_version=4)
-    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    assert "cuda" in printed, "the notebook's set-up cell should report the CUDA device"
-    score, max_score = graded_course.score(assignment, "perfect")
-    assert score == max_score
 
 
 def _failures(graded_course, assignment: str, student: str) -> str:
@@ -118,31 +92,42 @@ def _failures(graded_course, assignment: str, student: str) -> str:
     return "; ".join(lines)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_feedback_shows_no_hidden_test_line(graded_course, assignment):
-    """Does feedback give each test's points and message without a single line of hidden test code?"""
-    import html
-    import re
+def test_hidden_tests_ran_on_the_gpu(graded_course, assignment):
+    """With a GPU present, did the autograder run the perfect submission on CUDA, with full marks?"""
+    notebook = nbformat.read(graded_course.autograded_notebook(assignment, "perfect"), as_version=4)
+    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "cuda" in printed, "the notebook's set-up cell should report the CUDA device"
+    score, max_score = graded_course.score(assignment, "perfect")
+    assert score == max_score
 
-    from .test_release import BLOCK
 
-    students = list(grading.demo_cases(assignment))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_shows_each_test_without_hidden_test_lines(graded_course, assignment):
+    """Does feedback give each test's points and the judge's message without a single line of hidden test code?"""
+    students = list(grading.demo_cases(graded_course.course, assignment))
     graded_course.ensure(assignment)
     outcomes = grading.feedback(graded_course.course, assignment, students)
     assert all(o.ok for o in outcomes), outcomes
-    source = "\n".join(nbformat.read(p, as_version=4).cells[i].source
-                       for p in sorted((grading.REPO_ROOT / "source" / assignment).glob("*.ipynb"))
-                       for i in range(len(nbformat.read(p, as_version=4).cells)))
-    hidden = {line.strip() for block in BLOCK.finditer(source) if block.group(1) == "HIDDEN TESTS"
-              for line in block.group(2).splitlines()}
-    visible = BLOCK.sub("", source)
-    hidden = {line for line in hidden if len(line) > 12 and line not in visible}
+    hidden, visible = set(), []
+    for path in sorted((SOURCE / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            hidden |= {line.strip() for block in HIDDEN.findall(cell.source) for line in block.splitlines()}
+            visible.append(HIDDEN.sub("", cell.source))
+    visible_text = "\n".join(visible)
+    hidden = {line for line in hidden if len(line) > 12 and line not in visible_text}
     assert hidden
     for student in students:
-        for page in (graded_course.course.feedback / student / assignment).glob("*.html"):
+        pages = list((graded_course.course.feedback / student / assignment).glob("*"))
+        assert pages and all(p.suffix == ".html" for p in pages), "feedback holds the grader's pages and nothing else"
+        for page in pages:
             text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
             own = (graded_course.course.submitted / student / assignment / f"{page.stem}.ipynb").read_text()
-            own = "\n".join(c.source for c in nbformat.reads(own, as_version=4).cells)
+            try:
+                own = "\n".join(c.source for c in nbformat.reads(own, as_version=4).cells)
+            except Exception:  # a case whose notebook is not JSON
+                pass
             leaked = [line for line in hidden if line in text and line not in own]  # a student may write the same line
             assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
             assert "Score" in text

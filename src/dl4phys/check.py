@@ -1,18 +1,21 @@
 """The student's check before submitting: run the notebook as the autograder will, and say what fails.
 
 ``python -m dl4phys check NOTEBOOK`` (or ``from dl4phys.check import check; check("hw.ipynb")`` in a
-cell) runs the notebook top to bottom in a fresh kernel with nbgrader's validator, so a notebook
-that only worked because cells were run out of order fails here too, and prints which test cells
-still fail and why. Only the visible tests run: the grade also depends on hidden ones.
+cell) runs the notebook top to bottom in a fresh kernel (nbclient), so a notebook that only worked
+because cells were run out of order fails here too, and prints which test cells still fail and why,
+and which read-only cells were edited (the grader restores them). Only the visible tests run: the
+grade also depends on hidden ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DOCSTRING = re.compile(r"^\s*(?:'''|\"\"\")(.*?)(?:'''|\"\"\")", re.S)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -29,35 +32,57 @@ class CheckResult:
 
 def _title(source: str) -> str:
     match = DOCSTRING.match(source)
-    return " ".join((match.group(1) if match else source.strip().splitlines()[0]).split())[:100]
+    lines = source.strip().splitlines() or [""]
+    return " ".join((match.group(1) if match else lines[0]).split())[:100]
 
 
-def _last_error_line(error: str) -> str:
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in error.splitlines()]
-    lines = [line for line in lines if line and not set(line) <= set("-")]
+def _error_line(output) -> str:
+    lines = [ANSI.sub("", line).strip() for line in output.get("traceback", [])]
+    lines = [line for line in "\n".join(lines).splitlines() if line.strip() and not set(line.strip()) <= set("-")]
     for line in reversed(lines):
         if re.match(r"^[\w.]*(Error|Exception|Exit)\b", line):
             return line
-    return lines[-1] if lines else "failed"
+    return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
 
 
-def run_check(notebook: str | Path) -> CheckResult:
-    """Validate ``notebook`` in a fresh kernel; what failed, as data."""
-    from nbgrader.validator import Validator
+def checksum(cell) -> str:
+    """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``): what the release recorded."""
+    meta = cell.metadata.get("nbgrader", {})
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(bool(meta.get("grade"))), str(bool(meta.get("solution"))),
+                 str(bool(meta.get("locked"))), meta.get("grade_id", "")):
+        digest.update(part.encode("utf-8"))
+    if meta.get("grade"):
+        digest.update(str(float(meta.get("points", 0))).encode("utf-8"))
+    return digest.hexdigest()
 
-    from .grading import Course, _venv_bin_on_path, load_config
+
+def run_check(notebook: str | Path, timeout: int = 600) -> CheckResult:
+    """Run ``notebook`` in a fresh kernel; what failed, as data."""
+    import nbformat
+    from nbclient import NotebookClient
 
     path = Path(notebook).resolve()
     if not path.exists():
         raise FileNotFoundError(f"no notebook at {path}")
-    _venv_bin_on_path()
-    validator = Validator(config=load_config(Course()))
-    validator.ignore_checksums = False
-    results = validator.validate(str(path))
+    nb = nbformat.read(path, as_version=4)
     result = CheckResult(path)
-    result.type_changed = [_title(c["source"]) for c in results.get("type_changed", [])]
-    result.edited_read_only = [_title(c["source"]) for c in results.get("changed", [])]
-    result.failed = [(_title(c["source"]), _last_error_line(c.get("raw_error", ""))) for c in results.get("failed", [])]
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("cell_type") and meta["cell_type"] != cell.cell_type:
+            result.type_changed.append(_title(cell.source))
+        elif meta.get("locked") and meta.get("checksum") and checksum(cell) != meta["checksum"]:
+            result.edited_read_only.append(_title(cell.source))
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            result.failed.append((_title(cell.source), _error_line(errors[0])))
     return result
 
 

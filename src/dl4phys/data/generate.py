@@ -360,12 +360,10 @@ def chunk_tasks(plan: SplitPlan) -> list[ChunkTask]:
 
 
 def default_workdir() -> Path:
-    """Where chunk files are kept between runs: ``$DL4PHYS_CACHE/jetgen`` or
-    ``~/.cache/dl4phys/jetgen``."""
-    root = os.environ.get("DL4PHYS_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dl4phys"
-    )
-    return Path(root) / "jetgen"
+    """Where chunk files are kept between runs: ``jetgen/`` in the course package's cache (:func:`~dl4phys.data.splits.cache_root`)."""
+    from .splits import cache_root
+
+    return cache_root() / "jetgen"
 
 
 def _generator_fingerprint() -> str:

@@ -43,8 +43,6 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 HIDDEN_INPUTS = "test_inputs.h5"
 HIDDEN_LABELS = "test_labels.npy"
 HIDDEN_ENV = "DL4PHYS_HIDDEN_DATA"
-#: The repository root (``dl4phys/data/io.py`` -> three levels up).
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class HiddenDataUnavailable(FileNotFoundError):
@@ -52,9 +50,10 @@ class HiddenDataUnavailable(FileNotFoundError):
 
 
 def hidden_data_dir() -> Path:
-    """Directory of the hidden test split: ``$DL4PHYS_HIDDEN_DATA`` or ``<repo>/hidden_data``."""
+    """Directory of the hidden test split: ``$DL4PHYS_HIDDEN_DATA`` (the grader sets it for the kernels
+    it runs), else ``hidden_data/`` in the current folder (the instructor's course)."""
     env = os.environ.get(HIDDEN_ENV)
-    return Path(env) if env else REPO_ROOT / "hidden_data"
+    return Path(env) if env else Path.cwd() / "hidden_data"
 
 
 def _hidden_file(name: str) -> Path:

@@ -10,7 +10,7 @@
   read only the inputs; :func:`hidden_test_labels` is for the grader.
 
 Features are computed on first use and cached, in memory and on disk under
-``$DL4PHYS_CACHE`` (default ``~/.cache/dl4phys``), keyed by the content hash of the input
+``$DL4PHYS_CACHE`` (default: the user cache folder of platformdirs, ``~/.cache/dl4phys`` on Linux), keyed by the content hash of the input
 file; a cache that cannot be written is silently skipped.
 """
 
@@ -42,10 +42,13 @@ def _file_digest(path: Path) -> str:
 
 
 def cache_root() -> Path:
-    """``$DL4PHYS_CACHE``, else ``$XDG_CACHE_HOME/dl4phys`` or ``~/.cache/dl4phys``."""
-    return Path(os.environ.get("DL4PHYS_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dl4phys"
-    ))
+    """``$DL4PHYS_CACHE``, else the user cache folder of platformdirs (``~/.cache/dl4phys`` on Linux)."""
+    env = os.environ.get("DL4PHYS_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dl4phys"))
 
 
 def feature_cache_dir() -> Path:

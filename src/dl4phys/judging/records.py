@@ -37,11 +37,20 @@ def file_name(grade_id: str) -> str:
 
 
 def encode(records: dict[str, np.ndarray], meta: dict[str, dict]) -> bytes:
-    """The bytes of a record file holding ``records`` and their ``meta``."""
+    """The bytes of a record file holding ``records`` and their ``meta`` (an ``.npz``).
+
+    The same records give the same bytes (fixed zip timestamps), so reference records can be compared
+    file by file.
+    """
     buffer = io.BytesIO()
     arrays = {name: np.asarray(value) for name, value in records.items()}
     arrays[META_KEY] = np.array(json.dumps(meta))
-    np.savez(buffer, **arrays)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member = io.BytesIO()
+            np.lib.format.write_array(member, array, allow_pickle=False)
+            archive.writestr(entry, member.getvalue())
     return buffer.getvalue()
 
 

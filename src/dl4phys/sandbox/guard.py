@@ -1,13 +1,15 @@
 """Tamper guard: notices student code that replaced functions the tests rely on.
 
-The grading kernel calls :func:`snapshot` at start-up, before any student code runs, and every
-autograded test cell begins with :func:`check` (added by
-:class:`dl4phys.preprocessors.GuardTestCells`). If a function or class of torch, numpy, builtins,
+Defence in depth: hidden tests are decided outside the kernel (:mod:`dl4phys.judging`), so a
+tampered kernel cannot give itself points; the guard makes tampering fail early and visibly. The
+grading kernel calls :func:`snapshot` at start-up, before any student code runs (later calls do
+nothing, so student code cannot re-arm it with its own replacements), and every autograded test cell
+begins with :func:`check` (added by :class:`dl4phys.preprocessors.GuardTestCells`). If a function or class of torch, numpy, builtins,
 math or the course's checking helpers was replaced or deleted in between (``torch.allclose =
 lambda *a: True``, ``builtins.AssertionError = ...``, ``torch.Tensor.__eq__ = ...``), the test cell
-fails with a :class:`TamperError` naming what changed, so tampering earns nothing. This is a guard,
-not a wall: Python code can always reach this module too, which is why the grader's report also
-lists students whose code *looks* like tampering (:mod:`dl4phys.tamper`) for a human to check.
+prints one line naming what changed, which the grader's report shows. This is a guard, not a wall:
+Python code can always reach this module too, which is why the report also lists students whose code
+*looks* like tampering (:mod:`dl4phys.grading.tamper`) for a human to check.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def _watched_items():
 
 
 def snapshot() -> None:
-    """Record the watched functions (call once, before any student code)."""
-    _snapshot.clear()
+    """Record the watched functions, once: before any student code runs. Later calls change nothing."""
+    if _snapshot:
+        return
     _snapshot.update(_watched_items())
 
 
@@ -86,8 +89,16 @@ def changed() -> list[str]:
     return found
 
 
+REPORT_PREFIX = "tamper guard: "
+
+
 def check() -> None:
-    """Raise :class:`TamperError` if a watched function was replaced since :func:`snapshot`."""
+    """Say (one line on stdout, for the grader's report) which watched functions were replaced.
+
+    It no longer stops the test: judged tests compare records outside the kernel, where a replaced
+    function can neither help nor hurt, so the notebook scores what its code deserves, and a human
+    looks at the note.
+    """
     found = changed()
     if found:
-        raise TamperError(f"the notebook replaced {', '.join(sorted(found)[:5])}; tests cannot run on tampered functions")
+        print(f"{REPORT_PREFIX}the notebook replaced {', '.join(sorted(found)[:5])}")

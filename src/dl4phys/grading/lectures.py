@@ -1,9 +1,10 @@
 """The README's lecture table: one row per released notebook, one "open in" badge per platform.
 
-``python -m dl4phys readme-table`` rewrites the table between the two marker comments of README.md
-from ``release/`` (the course's convention: "This table is automatically generated, do not fill
-manually!"); ``--check`` only says whether it is stale. The repository the badges point to is the
-``[tool.dl4phys] repository`` setting of pyproject.toml.
+``python -m dl4phys readme-table`` rewrites the table between the two marker comments of the course's
+README.md from its ``release/`` (the course's convention: "This table is automatically generated, do
+not fill manually!"); ``--check`` only says whether it is stale. The repository the badges point to is
+the ``[tool.dl4phys] student_repository`` setting of the course's pyproject.toml: students open the
+notebooks of the students' repository, never the instructor's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import tomllib
 from pathlib import Path
 
 import nbformat
-
-from .grading import REPO_ROOT
 
 BEGIN = "<!--This table is automatically generated, do not fill manually!-->"
 END = "<!--End of table-->"
@@ -31,13 +30,14 @@ PLATFORMS = [
 ]
 
 
-def repository_setting(pyproject: Path = REPO_ROOT / "pyproject.toml") -> tuple[str, str]:
-    """(owner/name, branch) of the public repository, from pyproject.toml's [tool.dl4phys]."""
-    settings = tomllib.loads(pyproject.read_text())["tool"]["dl4phys"]
-    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", settings["repository"])
+def repository_setting(pyproject: Path) -> tuple[str, str]:
+    """(owner/name, branch) of the students' repository, from pyproject.toml's [tool.dl4phys]."""
+    settings = tomllib.loads(Path(pyproject).read_text())["tool"]["dl4phys"]
+    url = settings["student_repository"]
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
     if not match:
-        raise ValueError(f"[tool.dl4phys] repository must be a https://github.com/OWNER/NAME URL, not {settings['repository']!r}")
-    return match.group(1), settings.get("branch", "main")
+        raise ValueError(f"[tool.dl4phys] student_repository must be a https://github.com/OWNER/NAME URL, not {url!r}")
+    return match.group(1), settings.get("student_branch", "main")
 
 
 def notebook_title(path: Path) -> str:
@@ -50,8 +50,10 @@ def notebook_title(path: Path) -> str:
     return path.stem.replace("_", " ")
 
 
-def lecture_table(release: Path = REPO_ROOT / "release") -> str:
-    repo, branch = repository_setting()
+def lecture_table(course_root: Path) -> str:
+    """The badge table of the release notebooks of the course at ``course_root``."""
+    release = Path(course_root) / "release"
+    repo, branch = repository_setting(Path(course_root) / "pyproject.toml")
     rows = [("Notebook",) + tuple(name for name, *_ in PLATFORMS)]
     for path in sorted(release.glob("*/*.ipynb")):
         rel = path.relative_to(release.parent).as_posix()
@@ -72,10 +74,11 @@ def updated_readme(readme: str, table: str) -> str:
     return f"{head}{BEGIN}\n\n{table}\n\n{END}{tail}"
 
 
-def update_readme(readme_path: Path = REPO_ROOT / "README.md", check: bool = False) -> bool:
-    """Rewrite the table (or, with ``check``, only compare); True when the README was up to date."""
+def update_readme(course_root: Path, check: bool = False) -> bool:
+    """Rewrite the table of the course's README.md (or, with ``check``, only compare); True when it was up to date."""
+    readme_path = Path(course_root) / "README.md"
     readme = readme_path.read_text()
-    new = updated_readme(readme, lecture_table())
+    new = updated_readme(readme, lecture_table(course_root))
     if new == readme:
         return True
     if not check:

@@ -87,25 +87,25 @@ def scan_source(source: str) -> list[str]:
     return flags
 
 
-HEADER = Path(__file__).resolve().parents[2] / "source" / "header.ipynb"
-
-
-def _course_cells() -> set[str]:
+def _course_cells(header: Path | None) -> set[str]:
     """Sources of the cells every release notebook starts with (the set-up cell), which are the course's own."""
     try:
-        return {c.source.strip() for c in nbformat.read(HEADER, as_version=4).cells}
+        return {c.source.strip() for c in nbformat.read(header, as_version=4).cells} if header else set()
     except (OSError, ValueError):
         return set()
 
 
-def scan_notebook(path: Path) -> list[str]:
-    """Flags for the student-written cells of a notebook (empty for an unreadable notebook)."""
+def scan_notebook(path: Path, header: Path | None = None) -> list[str]:
+    """Flags for the student-written cells of a notebook (empty for an unreadable notebook).
+
+    ``header``: the course's set-up notebook (``source/header.ipynb``), whose cells are not the student's.
+    """
     try:
         notebook = nbformat.read(path, as_version=4)
     except Exception:
         return []
     flags = []
-    course_cells = _course_cells()
+    course_cells = _course_cells(header)
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
@@ -116,6 +116,6 @@ def scan_notebook(path: Path) -> list[str]:
     return list(dict.fromkeys(flags))
 
 
-def scan_submission(folder: Path) -> list[str]:
+def scan_submission(folder: Path, header: Path | None = None) -> list[str]:
     """Flags for every notebook of one student's submission folder."""
-    return [f"tamper? {p.name} {flag}" for p in sorted(folder.glob("*.ipynb")) for flag in scan_notebook(p)]
+    return [f"tamper? {p.name} {flag}" for p in sorted(folder.glob("*.ipynb")) for flag in scan_notebook(p, header)]

@@ -1,0 +1,207 @@
+"""The sandboxed kernel's command: start bubblewrap and watch the kernel until it ends.
+
+``python -m dl4phys.sandbox.launcher --private DIR [limits] -- -f CONNECTION_FILE [kernel arguments]``
+
+The kernel manager (:mod:`.kernel`) starts this with the limits of its settings. The launcher
+
+* decides the kernel's user: when the grader is root, a user id of the kernel's own
+  (``KERNEL_UID_BASE`` + the launcher's process id, unique among running kernels, no account, no
+  files anywhere) so that the per-user process limit and file permissions confine it; otherwise the
+  grader's own user, in a user namespace;
+* starts bwrap (:mod:`.bwrap`) with the entry point :mod:`.entry` inside;
+* kills the kernel when its memory (resident memory of every process, plus the fixed size of its
+  ``/tmp``) passes the cap, when the notebook's time limit passes, or when the folders it may write
+  (records, IPC) outgrow their cap; and writes why into ``DIR/exit-reason``, in a folder that only the
+  grader can reach (the kernel cannot plant or read anything there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+KERNEL_UID_BASE = 200_000
+EXIT_REASON = "exit-reason"
+POLL_S = 0.05
+DISK_POLL_S = 1.0
+
+
+def _tree_rss(process) -> int:
+    import psutil
+
+    try:
+        procs = [process] + process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _kill_tree(process) -> None:
+    import psutil
+
+    try:
+        procs = process.children(recursive=True) + [process]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def folder_bytes(folder: str, max_entries: int = 20_000) -> int:
+    """Bytes allocated under ``folder`` (links not followed); a folder with more entries counts as over any cap."""
+    total, seen, stack = 0, 0, [folder]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > max_entries:
+                        return 1 << 62
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return total
+
+
+def _die_with_parent() -> None:
+    """SIGTERM when the grader that started us dies: its kernel must not outlive it."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the line above
+        sys.exit(1)
+
+
+def _write_reason(private: Path, reason: str) -> None:
+    fd = os.open(private / EXIT_REASON, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(reason + "\n")
+
+
+def _private_file(private: Path, name: str, text: str) -> int:
+    path = private / name
+    path.write_text(text)
+    return os.open(path, os.O_RDONLY)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psutil
+
+    from . import bwrap_path
+    from .bwrap import SandboxLayout, bwrap_arguments, python_paths
+
+    parser = argparse.ArgumentParser(prog="python -m dl4phys.sandbox.launcher")
+    parser.add_argument("--private", required=True, help="the grader's own folder of this kernel (exit reason)")
+    parser.add_argument("--ipc", required=True)
+    parser.add_argument("--records", required=True)
+    parser.add_argument("--memory-mb", type=int, required=True)
+    parser.add_argument("--tmp-mb", type=int, required=True)
+    parser.add_argument("--walltime-s", type=float, required=True)
+    parser.add_argument("--max-processes", type=int, required=True)
+    parser.add_argument("--writable-mb", type=int, required=True, help="cap of the records and IPC folders together")
+    parser.add_argument("--readonly", action="append", default=[])
+    parser.add_argument("--file", action="append", default=[], help="a file copied into the kernel's home")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE set inside the sandbox")
+    parser.add_argument("kernel", nargs=argparse.REMAINDER)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    _die_with_parent()
+    kernel_args = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
+    private = Path(args.private)
+    bwrap = bwrap_path()
+    if bwrap is None:
+        print("dl4phys sandbox: bubblewrap is not installed", file=sys.stderr)
+        return 2
+
+    root = os.geteuid() == 0
+    uid = gid = KERNEL_UID_BASE + os.getpid() if root else os.getuid()
+    if not root:
+        gid = os.getgid()
+    if root:  # the kernel's own user writes its records and sockets, nowhere else, and reads its connection file
+        for folder in (args.ipc, args.records):
+            os.chown(folder, uid, gid)
+        if "-f" in kernel_args:
+            connection = kernel_args[kernel_args.index("-f") + 1]
+            if os.path.dirname(os.path.abspath(connection)) == os.path.abspath(args.ipc):
+                os.chown(connection, uid, gid, follow_symlinks=False)
+    passwd = _private_file(private, "passwd", f"root:x:0:0:root:/root:/bin/false\nstudent:x:{uid}:{gid}:student:/tmp/home:/bin/sh\n")
+    group = _private_file(private, "group", f"root:x:0:\nstudent:x:{gid}:\n")
+    fds = [passwd, group]
+    files = []
+    for path in args.file:  # regular files only, never through a link (the grader checked them too)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        fds.append(fd)
+        files.append((fd, os.path.basename(path)))
+    env = dict(item.split("=", 1) for item in args.env)
+    layout = SandboxLayout(ipc_dir=args.ipc, records_dir=args.records, passwd_fd=passwd, group_fd=group,
+                           tmp_bytes=args.tmp_mb * 2**20, readonly=args.readonly, files=files, env=env,
+                           privileged=root, python_paths=python_paths())
+    entry = [sys.executable, "-m", "dl4phys.sandbox.entry", "--nproc", str(args.max_processes)]
+    if root:
+        entry += ["--uid", str(uid), "--gid", str(gid)]
+    # parent_handle=1: no parent poller (the PID namespace hides the grader) and no connection banner.
+    command = bwrap_arguments(bwrap, layout) + entry + ["--", *kernel_args, "--IPKernelApp.parent_handle=1"]
+
+    # The kernel manager interrupts a cell by signalling our process group, which the kernel shares;
+    # the launcher itself must survive that, and go down (taking the sandbox with it) on SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernel = subprocess.Popen(command, pass_fds=fds)
+    for fd in fds:
+        os.close(fd)
+    watched = psutil.Process(kernel.pid)
+
+    def stop(signum, frame):
+        _kill_tree(watched)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    memory_cap = (args.memory_mb - args.tmp_mb) * 2**20  # /tmp may hold tmp_mb of the memory budget
+    writable_cap = args.writable_mb * 2**20
+    started = last_disk_check = time.monotonic()
+    reason = ""
+    while kernel.poll() is None:
+        now = time.monotonic()
+        if _tree_rss(watched) > memory_cap:
+            reason = f"memory limit of {args.memory_mb} MB exceeded"
+        elif now - started > args.walltime_s:
+            reason = f"time limit of {args.walltime_s:g} s for the whole notebook exceeded"
+        elif now - last_disk_check > DISK_POLL_S:
+            last_disk_check = now
+            if folder_bytes(args.records) + folder_bytes(args.ipc) > writable_cap:
+                reason = f"wrote more than {args.writable_mb} MB of files outside /tmp"
+        if reason:
+            _kill_tree(watched)
+            kernel.wait()
+            break
+        time.sleep(POLL_S)
+    if reason:
+        _write_reason(private, reason)
+        return 137
+    return kernel.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
