@@ -12,6 +12,8 @@ import dl4phys.data as data
 from dl4phys.data import io
 from dl4phys.data.features import kinematics, rapidity_phi
 
+from .conftest import REPO
+
 pytestmark = pytest.mark.data
 
 REFERENCE_COLUMNS = (
@@ -163,15 +165,17 @@ def test_hidden_split_absent_gives_one_line_error(tmp_path, monkeypatch):
         assert isinstance(info.value, FileNotFoundError)
 
 
-def test_hidden_data_default_location(monkeypatch):
+def test_hidden_data_default_location(monkeypatch, tmp_path):
+    """Without DL4PHYS_HIDDEN_DATA, is the hidden split looked for in the current folder (the course), never beside the package?"""
     monkeypatch.delenv(io.HIDDEN_ENV, raising=False)
-    assert data.hidden_data_dir() == io.REPO_ROOT / "hidden_data"
+    monkeypatch.chdir(tmp_path)
+    assert data.hidden_data_dir() == tmp_path / "hidden_data"
 
 
-@pytest.mark.skipif(not (io.REPO_ROOT / "hidden_data" / io.HIDDEN_LABELS).is_file(),
+@pytest.mark.skipif(not (REPO / "hidden_data" / io.HIDDEN_LABELS).is_file(),
                     reason="the hidden split exists only in the instructor's repository")
 def test_committed_hidden_split(monkeypatch):
-    monkeypatch.delenv(io.HIDDEN_ENV, raising=False)
+    monkeypatch.setenv(io.HIDDEN_ENV, str(REPO / "hidden_data"))
     labels = data.hidden_test_labels()
     assert len(labels) == 10000 and labels.sum() == 5000
     inputs = data.read_jets(io.hidden_data_dir() / io.HIDDEN_INPUTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dl4phys.grading import REPO_ROOT
+from .conftest import REPO as REPO_ROOT
 
 
 def _pins(lines) -> dict[str, str]:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dl4phys.grading import REPO_ROOT
-
+from .conftest import REPO as REPO_ROOT
 from .conftest import free_port
 
 pytestmark = pytest.mark.slow

@@ -1,50 +1,64 @@
-"""Does grading in parallel give exactly the gradebook that grading one student after another gives?"""
+"""Does grading in parallel, on a database server or on a Dask cluster give exactly the serial gradebook?"""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
 from dl4phys import grading, sandbox
 
-from .conftest import free_port
+from .conftest import free_port, scratch_course
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 ASSIGNMENT = "hw02_gradient_descent"
+UNSAFE = sandbox.bwrap_path() is None
 
 
-def _graded(root, workers):
-    course = grading.Course(root=root, release=root / "release")
+def _cells(course, students):
+    with grading.gradebook(course) as gb:
+        return {(s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
+                for s in students for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
+
+
+def _submitted(course):
     grading.release(course, [ASSIGNMENT])
-    students = grading.submit_demo_cases(course, ASSIGNMENT)
-    outcomes = grading.grade(course, ASSIGNMENT, students, workers=workers, unsafe=sandbox.bwrap_path() is None)
+    return grading.submit_demo_cases(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """hw02's demo cases graded one after another (one worker): the gradebook every other way must give."""
+    course = scratch_course(tmp_path_factory.mktemp("serial"))
+    students = _submitted(course)
+    outcomes = grading.grade(course, ASSIGNMENT, students, workers=1, unsafe=UNSAFE)
     assert all(o.ok for o in outcomes), outcomes
-    with grading._gradebook(course) as gb:
-        cells = {(s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
-                 for s in students for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
-    return cells, [(o.student, o.notes) for o in outcomes]
+    return students, _cells(course, students)
 
 
-def test_two_workers_give_the_same_gradebook_as_one(tmp_path):
+def test_two_workers_give_the_same_gradebook_as_one(serial, graded_course):
     """Are the grades of every cell of every student identical with 1 and with 2 workers?"""
-    serial = _graded(tmp_path / "serial", workers=1)
-    parallel = _graded(tmp_path / "parallel", workers=2)
-    assert serial[0] and serial == parallel
+    students, cells = serial
+    graded_course.ensure(ASSIGNMENT)  # the course tests grade hw02 on two workers
+    assert cells and _cells(graded_course.course, students) == cells
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
     """A real PostgreSQL server on 127.0.0.1 (Debian's postgresql package), with an empty database."""
     import glob
-    import os
     import shutil
-    import subprocess
-
-    bin_dir = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"))), None)
-    assert bin_dir, "PostgreSQL is not installed: `apt-get install postgresql` (.ci/run does it)"
     import tempfile
     from pathlib import Path
 
+    bin_dir = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"))), None)
+    assert bin_dir, "PostgreSQL is not installed: `apt-get install postgresql` (.ci/run does it)"
     # Not under pytest's tmp folders: those are private to root, and the server runs as postgres.
     data = Path(tempfile.mkdtemp(prefix="dl4phys-postgres-"))
     run_as = []
@@ -69,35 +83,89 @@ def postgres_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_postgres_gradebook_with_two_workers_matches_sqlite(tmp_path, postgres_url):
+def test_postgres_gradebook_with_two_workers_matches_sqlite(tmp_path, postgres_url, serial):
     """Does a class graded through a PostgreSQL gradebook with 2 workers get the grades SQLite gives?"""
-    sqlite = _graded(tmp_path / "sqlite", workers=1)
-    course = grading.Course(root=tmp_path / "pg", release=tmp_path / "pg" / "release", database=postgres_url)
-    grading.release(course, [ASSIGNMENT])
-    students = grading.submit_demo_cases(course, ASSIGNMENT)
-    outcomes = grading.grade(course, ASSIGNMENT, students, workers=2, unsafe=sandbox.bwrap_path() is None)
+    students, cells = serial
+    course = scratch_course(tmp_path / "pg", database=postgres_url)
+    _submitted(course)
+    outcomes = grading.grade(course, ASSIGNMENT, students, workers=2, unsafe=UNSAFE)
     assert all(o.ok for o in outcomes), outcomes
     assert not (course.root / "gradebook.db").exists(), "grades must go to the server, not to a local file"
-    with grading._gradebook(course) as gb:
-        cells = {(s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
-                 for s in students for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
-    assert cells == sqlite[0]
+    assert _cells(course, students) == cells
     table, _ = grading.report(course)
     assert "perfect" in table
 
 
+class _DaskCluster:
+    """A Dask scheduler and two workers as separate processes on 127.0.0.1, started as dask-jobqueue starts them."""
+
+    def __init__(self, folder):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+        self.scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                           "--port", str(self.port), "--dashboard-address", ":0"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.workers = []
+        for index in range(2):
+            workdir = folder / f"worker{index}"
+            workdir.mkdir()
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                 "--name", str(index), "--local-directory", str(workdir), "--dashboard-address", ":0", "--no-nanny"],
+                cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        from dask.distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+
+    def close(self):
+        for process in self.workers + [self.scheduler]:
+            process.kill()
+            process.wait()
+
+
+def test_a_dask_cluster_with_a_worker_killed_grades_each_student_once(tmp_path, serial, monkeypatch):
+    """On a scheduler and two worker processes, with one worker killed mid-run, is every student graded exactly once, as serially?"""
+    students, cells = serial
+    course = scratch_course(tmp_path / "course")
+    _submitted(course)
+    imported = []
+    original = grading.parallel.import_grades
+    monkeypatch.setattr(grading.parallel, "import_grades",
+                        lambda c, a, s, g: (imported.append(s), original(c, a, s, g)))
+    cluster = _DaskCluster(tmp_path)
+    killed = threading.Event()
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed.is_set():
+            if any(course.autograded.glob(f"*/{ASSIGNMENT}")) or len(imported) > 0:
+                cluster.workers[1].send_signal(signal.SIGKILL)
+                killed.set()
+            time.sleep(0.5)
+
+    killer = threading.Thread(target=kill_a_worker, daemon=True)
+    try:
+        killer.start()
+        outcomes = grading.grade(course, ASSIGNMENT, students, scheduler=cluster.address, unsafe=UNSAFE)
+    finally:
+        killed.set()
+        cluster.close()
+    assert cluster.workers[1].returncode == -signal.SIGKILL, "a worker was killed during the run"
+    assert all(o.ok for o in outcomes), outcomes
+    assert sorted(imported) == sorted(students), "each student's grades are written once"
+    assert _cells(course, students) == cells
+
+
 def test_grading_workers_share_the_cores_between_their_notebooks():
     """Do the Dask grading workers (and the kernels they start) get the machine's cores shared out as BLAS/OpenMP threads?"""
-    import os
-
     from dask.distributed import Client
 
-    from dl4phys.grading import kernel_threads, local_cluster
-
     cores = len(os.sched_getaffinity(0))
-    assert kernel_threads(1) == cores
-    assert kernel_threads(cores * 4) == 1
-    with local_cluster(2) as cluster, Client(cluster) as client:
+    assert grading.kernel_threads(1) == cores
+    assert grading.kernel_threads(cores * 4) == 1
+    with grading.local_cluster(2) as cluster, Client(cluster) as client:
         seen = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")))
     assert len(seen) == 2
     assert set(seen.values()) == {(str(max(1, cores // 2)),) * 2}

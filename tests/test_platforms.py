@@ -12,8 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dl4phys import lectures
-from dl4phys.grading import REPO_ROOT
+from dl4phys.grading import lectures
+
+from .conftest import REPO as REPO_ROOT
 
 RELEASE_NOTEBOOKS = sorted((REPO_ROOT / "release").glob("*/*.ipynb"))
 HEADER = REPO_ROOT / "source" / "header.ipynb"
@@ -25,9 +26,9 @@ def _setup_source(path: Path) -> str:
 
 def test_readme_lecture_table_is_up_to_date():
     """Does the README's table list every release notebook with its badges (run `python -m dl4phys readme-table`)?"""
-    assert lectures.update_readme(check=True), "stale: run `python -m dl4phys readme-table` and commit README.md"
-    table = lectures.lecture_table()
-    repo, branch = lectures.repository_setting()
+    assert lectures.update_readme(REPO_ROOT, check=True), "stale: run `python -m dl4phys readme-table` and commit README.md"
+    table = lectures.lecture_table(REPO_ROOT)
+    repo, branch = lectures.repository_setting(REPO_ROOT / "pyproject.toml")
     for path in RELEASE_NOTEBOOKS:
         rel = path.relative_to(REPO_ROOT).as_posix()
         assert lectures.notebook_title(path) in table
@@ -36,8 +37,8 @@ def test_readme_lecture_table_is_up_to_date():
 
 
 def test_setup_cell_points_to_the_repository_setting():
-    """Does the set-up cell install from the repository that pyproject.toml names?"""
-    repo, _ = lectures.repository_setting()
+    """Does the set-up cell install from the students' repository that pyproject.toml names?"""
+    repo, _ = lectures.repository_setting(REPO_ROOT / "pyproject.toml")
     assert f'COURSE_REPOSITORY = "https://github.com/{repo}"' in _setup_source(HEADER)
 
 

@@ -1,12 +1,10 @@
 """Checking helpers shared by the notebooks' visible tests and the course's own tests.
 
-In the spirit of CS231n: a relative error with a stated tolerance, and a central-difference
-numerical gradient to check hand-written backward passes against.
+In the spirit of CS231n: a relative error with a stated tolerance. (The numerical gradient that
+checks a hand-written backward pass is homework 3's exercise, so it is not here.)
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 
@@ -29,24 +27,3 @@ def rel_error(x, y, eps: float = 1e-12) -> float:
     if x.numel() == 0:
         return 0.0
     return float(((x - y).abs() / (x.abs() + y.abs()).clamp_min(eps)).max())
-
-
-def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Central-difference gradient of a scalar function ``f`` at ``x``.
-
-    Inputs: ``f`` maps a tensor shaped like ``x`` to a scalar (0-dim tensor or float); ``x`` any
-    shape, float64 recommended (the truncation error is O(eps^2), the rounding error O(1e-16/eps)).
-    Output: a tensor shaped like ``x`` on ``x``'s device. ``x`` is restored after each probe.
-    """
-    x = x.detach().clone()
-    grad = torch.zeros_like(x)
-    flat_x, flat_grad = x.view(-1), grad.view(-1)
-    for i in range(flat_x.numel()):
-        original = flat_x[i].item()
-        flat_x[i] = original + eps
-        f_plus = float(f(x))
-        flat_x[i] = original - eps
-        f_minus = float(f(x))
-        flat_x[i] = original
-        flat_grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad

@@ -21,7 +21,7 @@ Interface (the jet assignments and the graders rely on these names):
 Command line: ``python -m dl4phys.data {generate,plots,download}``.
 """
 
-from .features import FEATURE_COLUMNS, TAU_COLUMNS, jet_features, tau_ratio
+from .features import FEATURE_COLUMNS, TAU_COLUMNS, jet_features
 from .io import HiddenDataUnavailable, constituents, hidden_data_dir, read_jets
 from .reference import DownloadError, download_reference
 from .splits import (
@@ -49,5 +49,4 @@ __all__ = [
     "load_features",
     "load_jets",
     "read_jets",
-    "tau_ratio",
 ]

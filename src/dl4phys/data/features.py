@@ -261,13 +261,6 @@ def jet_features(consts, n_jobs=None, batch: int = BATCH, progress: bool = False
     return out[FEATURE_COLUMNS]
 
 
-def tau_ratio(features: pd.DataFrame, n: int = 3, beta: str = "1") -> np.ndarray:
-    """tau_n / tau_{n-1} at one beta (e.g. tau_32 for n = 3); 0 where tau_{n-1} = 0."""
-    num = features[f"tau{n}_b{beta}"].to_numpy()
-    den = features[f"tau{n - 1}_b{beta}"].to_numpy()
-    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
-
-
 __all__ = [
     "BETAS",
     "FEATURE_COLUMNS",
@@ -280,5 +273,4 @@ __all__ = [
     "nsubjettiness",
     "rapidity_phi",
     "tau_from_axes",
-    "tau_ratio",
 ]

@@ -1,4 +1,8 @@
-"""Control plots of the jet data: jet mass, tau_32 and constituent multiplicity per class."""
+"""Control plots of the jet data: jet mass, tau_32 and constituent multiplicity per class (``make data-plots``).
+
+Instructor tooling: not in the students' copy of the package (``tau_ratio`` answers homework 1's
+``add_tau_ratios``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import tau_ratio
+import pandas as pd
+
+
+def tau_ratio(features: pd.DataFrame, n: int = 3, beta: str = "1") -> np.ndarray:
+    """tau_n / tau_{n-1} at one beta (e.g. tau_32 for n = 3); 0 where tau_{n-1} = 0."""
+    num = features[f"tau{n}_b{beta}"].to_numpy()
+    den = features[f"tau{n - 1}_b{beta}"].to_numpy()
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
 
 #: What is plotted: (file stem, x label, binning, function of the features table).
 PLOTS = (

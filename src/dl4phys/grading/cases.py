@@ -18,7 +18,7 @@ the assignment's release notebook, so a case can never go stale when the release
 
     [[edits]]           # structural changes, in order, after [cells]:
     delete = "test_fit"                 # remove a cell
-    # duplicate = "mse"                 # a second copy right after it
+    # duplicate = "mse"                 # a second copy right after it (with ``source``: that source)
     # retype = "test_mse"               # code <-> markdown
     # insert_after = "imports"          # a new cell after this one, with
     # source = '''...'''                #   this source and
@@ -125,6 +125,8 @@ def build_notebook(case: Case, release_path: Path, source_path: Path) -> bytes:
         elif kind == "duplicate":
             twin = copy.deepcopy(cell)
             twin["id"] = f"{case.name}-copy-{number}"[:64]
+            if "source" in edit:
+                twin.source = edit["source"].strip("\n")
             notebook.cells.insert(index + 1, twin)
         elif kind == "retype":
             maker = nbformat.v4.new_markdown_cell if cell.cell_type == "code" else nbformat.v4.new_code_cell
