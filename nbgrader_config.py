@@ -72,6 +72,20 @@ c.ScoreHiddenPredictions.cells = {
     "test_tagger_auc": {"predictions": "hidden_test_predictions.npy", "min_auc": 0.9775},
 }
 
+# ---- Hidden-split AUC in tiers (dl4phys.judging.auc): c.Judge.auc_tiers[assignment][grade_id] -----
+# [[min_auc, fraction of the cell's points], ...]; each assignment adds its own entry.
+if "auc_tiers" not in c.Judge:
+    c.Judge.auc_tiers = {}
+# hw01_jet_tagging: the tagger on the hidden split, full points from the reference solution's worst
+# hidden-split AUC (0.9866: seeds 42, 1, 2, 3, 4 on a CPU give 0.9866-0.9871) - 0.01, half from the
+# BDT baseline's 0.9875 - 0.03 (logistic regression on the same features: 0.979; on tau32 and mass
+# alone: 0.968). predict_top_probability's test judges its predictions on the hidden split given in
+# shuffled order, put back in order: only row order and P(top) matter there, so one tier at 0.9.
+c.Judge.auc_tiers["hw01_jet_tagging"] = {
+    "test_tagger_auc": [[0.9765, 1.0], [0.9575, 0.5]],
+    "test_predict_top_probability": [[0.9, 1.0]],
+}
+
 # hw04_jet_images: the small CNN on the hidden split's jet images; at least the reference solution's
 # worst hidden-split AUC (0.9743: seeds 42, 1, 2 on a CPU, 0.974-0.976; about 0.979 on a GPU) - 0.01.
 c.ScoreHiddenPredictions.cells.update({
