@@ -130,10 +130,19 @@ def main(argv=None) -> int:
     case_files = cases_in(ROOT / "tests" / "submissions" / args.assignment)
     names = args.cases or list(case_files)
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
-    tiers = dict(config.get("Judge", {}).get("auc_tiers", {})).get(args.assignment, {})
+    tiers = dict(config.get("JudgeTestCells", {}).get("auc_tiers", {})).get(args.assignment, {})
     labels_file = ROOT / "hidden_data" / "test_labels.npy"
     labels = np.load(labels_file) if labels_file.exists() else None
     work = Path(tempfile.mkdtemp(prefix=f"judge-{args.assignment}-"))
+    # As in the grader's sandbox: kernels see the hidden split's inputs, never its labels, and the
+    # cores are shared out among the parallel notebooks (OpenMP threads spinning on a busy machine
+    # can make a small training loop a hundred times slower).
+    inputs_only = work / "hidden_inputs"
+    inputs_only.mkdir()
+    if (ROOT / "hidden_data" / "test_inputs.h5").exists():
+        (inputs_only / "test_inputs.h5").symlink_to(ROOT / "hidden_data" / "test_inputs.h5")
+    os.environ["DL4PHYS_HIDDEN_DATA"] = str(inputs_only)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
     source_nb = next(source_folder.glob("*.ipynb"))
     jobs = [("(reference)", source_nb, work / "reference")]
     for name in names:
