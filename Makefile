@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 # nbgrader calls its `alembic` script by name: the venv's bin/ must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv sandbox-tool demo test test-gpu lab release data data-plots clean-demo
+.PHONY: help venv sandbox-tool demo test lint test-gpu lab release data data-plots clean-demo
 
 help:
 	@echo "make demo       release every assignment, grade the demo submissions, print the score table"
-	@echo "make test       run the test suite (what CI runs)"
+	@echo "make test       lint, then run the test suite (what CI runs)"
+	@echo "make lint       ruff: lint and format check of the package, tests, tools and benchmarks"
 	@echo "make test-gpu   run the grading tests with CUDA required (on the grading machine)"
 	@echo "make lab        JupyterLab with nbgrader's formgrader and assignment list, on 127.0.0.1"
 	@echo "make release    regenerate release/ from source/"
@@ -35,7 +36,11 @@ venv: $(STAMP)
 demo: $(STAMP) sandbox-tool
 	$(PY) -m dl4phys demo
 
-test: $(STAMP) sandbox-tool
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests tools benchmarks nbgrader_config.py
+	$(VENV)/bin/ruff format --check src tests tools benchmarks nbgrader_config.py
+
+test: lint sandbox-tool
 	$(PY) -m pytest
 
 test-gpu: $(STAMP) sandbox-tool

@@ -9,12 +9,21 @@ import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, IgnorePattern, LimitOutput,
-    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
 
 from dl4phys.preprocessors import GuardTestCells, HideHiddenTests, JudgeTestCells, SandboxedExecute
 
-c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+c = get_config()
 COURSE = os.path.dirname(os.path.abspath(__file__))
 HIDDEN_DATA = os.path.join(COURSE, "hidden_data")
 

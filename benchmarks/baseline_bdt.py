@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dl4phys.data import TAU_COLUMNS, HiddenDataUnavailable, load_features  # noqa: E402
+from dl4phys.data import TAU_COLUMNS, HiddenDataUnavailable, load_features
 
 FEATURES = TAU_COLUMNS + ["mass", "pt"]
 #: Kasieczka et al., SciPost Phys. 7, 014 (2019), Table 1 (single training, reference test set).

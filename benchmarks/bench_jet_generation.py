@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dl4phys.data import generate as gen  # noqa: E402
+from dl4phys.data import generate as gen
 
 
 def pythia_event_rate(cls: str, n_events: int, seed: int = 12345) -> float:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from dl4phys.data import FEATURE_COLUMNS, jet_features
-from dl4phys.data.plots import tau_ratio
 from dl4phys.data.features import BETAS, TAU_NS, exclusive_kt_axes, kinematics, tau_from_axes
+from dl4phys.data.plots import tau_ratio
 
 pytestmark = pytest.mark.data
 

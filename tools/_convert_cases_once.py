@@ -1,9 +1,12 @@
 """One-time: committed demo/hostile notebooks -> case TOML files (diff against the solution build)."""
-import json, sys, re
+import json
+import sys
 from pathlib import Path
+
 import nbformat
+
 sys.path.insert(0, "/work/main/src")
-from dl4phys.grading.cases import answered, _grade_id, load_case, build_notebook
+from dl4phys.grading.cases import _grade_id, answered
 
 ROOT = Path("/work/main")
 

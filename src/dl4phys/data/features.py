@@ -29,7 +29,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._util import mp_context as _mp_context, fastjet_quiet_banner
+from ._util import fastjet_quiet_banner
+from ._util import mp_context as _mp_context
 
 #: N-subjettiness orders and angular exponents of the feature table.
 TAU_NS = (1, 2, 3, 4, 5, 6)

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import mp_context as _mp_context, fastjet_quiet_banner, silence_stdout
+from ._util import fastjet_quiet_banner, silence_stdout
+from ._util import mp_context as _mp_context
 from .io import (
     HIDDEN_INPUTS,
     HIDDEN_LABELS,
@@ -81,11 +82,11 @@ def require_generators():
     The error message names the missing package and how to install it, on one line.
     """
     try:
-        import pythia8mc  # noqa: F401
+        import pythia8mc
     except ImportError as exc:  # pragma: no cover - exercised through a subprocess test
         raise GeneratorUnavailable(MISSING_GENERATOR_MESSAGE.format(reason=exc)) from None
     try:
-        import fastjet  # noqa: F401
+        import fastjet
     except ImportError as exc:  # pragma: no cover
         raise GeneratorUnavailable(MISSING_GENERATOR_MESSAGE.format(reason=exc)) from None
     return pythia8mc, fastjet

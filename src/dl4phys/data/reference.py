@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -112,7 +111,7 @@ def download_file(url: str, path, md5: str | None = None, progress: bool = True,
                     )
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"the server refused {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"cannot reach {url} ({reason}): the reference dataset needs internet access; "

@@ -9,8 +9,8 @@ read from the reference alone; of the student's file only the values count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -9,7 +9,7 @@ Register a rule with :func:`relation`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

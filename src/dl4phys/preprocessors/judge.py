@@ -32,6 +32,7 @@ from ..judging.judge import ReferenceError, judge_cell
 from ..judging.records import RecordError, decode, file_name
 
 ENAME = "HiddenTestFailed"
+GRADER_ERRORS = ("CellTimeoutError", "KernelDied")
 MAX_KERNEL_LINE = 300
 
 
@@ -105,9 +106,13 @@ class JudgeTestCells(NbGraderPreprocessor):
             raise ReferenceError(f"{self._assignment}/{grade_id}: {err}") from err
         kept = [o for o in cell.get("outputs", [])
                 if o.get("output_type") == "display_data" or o.get("output_type") == "stream" and o.get("name") == "stdout"]
-        kernel_error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        # The grader's own words (a timeout, a dead kernel) say more than the interrupted kernel's error.
+        kernel_error = next((o for o in errors if o.get("ename") in GRADER_ERRORS), errors[0] if errors else None)
         if kernel_error is not None:
-            line = f"{kernel_error.get('ename', '')}: {kernel_error.get('evalue', '')}".strip()
+            evalue = kernel_error.get("evalue") or ("the cell ran longer than its time limit"
+                                                    if kernel_error.get("ename") == "CellTimeoutError" else "")
+            line = f"{kernel_error.get('ename', '')}: {evalue}".strip()
             kept.append(_stdout(f"The cell stopped at an error: {line[:MAX_KERNEL_LINE]}\n"))
         if verdict.passed:
             kept.append(_stdout(f"Hidden tests: passed ({verdict.message()}).\n" if verdict.notes else "Hidden tests: passed.\n"))

@@ -81,7 +81,7 @@ def remove_tree(path: str | os.PathLike) -> None:
         shutil.rmtree(path)
     except FileNotFoundError:
         return
-    except Exception:  # noqa: BLE001 (RecursionError on a very deep tree, permissions, ...)
+    except Exception:
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
