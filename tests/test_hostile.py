@@ -160,8 +160,9 @@ def test_no_secret_was_read_and_no_network_reached(hostile_run):
     course = hostile_run["course"]
     printed = "".join(_printed(course, case) for case in ("reads-source", "writes-gradebook", "uses-network", "reads-root-files"))
     assert "nothing found" in printed and "no network" in printed and "nothing readable" in printed  # they did run
-    for marker in ("LEAKED", "TAMPERED", "NETWORK", "PLANTED", "ROOT"):
+    for marker in ("LEAKED", "TAMPERED", "NETWORK", "ROOT"):
         assert marker not in printed
+    # Files "planted" in .. land in the sandbox's own /tmp, never in the course (checked by hashing it).
     uid = int(re.search(r"running as uid (\d+)", printed).group(1))
     assert uid != 0, "the student's kernel must not run as root"
     assert hostile_run["connections"] == 0
@@ -197,8 +198,10 @@ def test_feedback_holds_no_solution_hidden_test_or_label(hostile_run):
     """Does no feedback page hold a solution line the student did not write, a hidden-test line, or the hidden labels?"""
     course = hostile_run["course"]
     source = "\n".join(c.source for c in nbformat.read(SOURCE / ASSIGNMENT / "gradient_descent.ipynb", as_version=4).cells)
-    secret = {line.strip() for block in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", source, re.S)
-              for line in block.splitlines() if len(line.strip()) > 15}
+    blocks = r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1"
+    outside = re.sub(blocks, "", source, flags=re.S)  # lines the release shows anyway are no secret
+    secret = {line.strip() for _, block in re.findall(blocks, source, re.S)
+              for line in block.splitlines() if len(line.strip()) > 15 and line.strip() not in outside}
     labels = (REPO / "hidden_data" / "test_labels.npy").read_bytes()
     for page in course.feedback.rglob("*.html"):
         student = page.relative_to(course.feedback).parts[0]
