@@ -111,7 +111,11 @@ def _parents(paths: list[str]) -> list[str]:
 
 
 def python_paths() -> list[str]:
-    """The interpreter's installation, the virtual environment and the course package."""
+    """The interpreter's installation, the virtual environment, any other package folder on the grader's
+    path (``site-packages`` added by ``.pth`` files), and the course package itself. Never the current
+    folder or a course folder: only folders of installed packages are shown to the kernel."""
     import dl4phys
 
-    return [sys.base_prefix, sys.prefix, str(Path(dl4phys.__file__).resolve().parent)]
+    sites = [p for p in sys.path if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")
+             and os.path.isdir(p)]
+    return [sys.base_prefix, sys.prefix, *sites, str(Path(dl4phys.__file__).resolve().parent)]

@@ -93,6 +93,23 @@ def _die_with_parent() -> None:
         sys.exit(1)
 
 
+def _process_limit(max_processes: int, root: bool) -> int:
+    """The kernel's RLIMIT_NPROC. It counts every process and thread of the kernel's user: a user of the
+    kernel's own when the grader is root; otherwise the grader's, whose own processes count too."""
+    if root:
+        return max_processes
+    import psutil
+
+    mine = 0
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        try:
+            if process.info["uids"] and process.info["uids"].real == os.getuid():
+                mine += process.info["num_threads"] or 1
+        except (psutil.Error, TypeError):
+            continue
+    return mine + max_processes
+
+
 def _write_reason(private: Path, reason: str) -> None:
     fd = os.open(private / EXIT_REASON, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -159,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = SandboxLayout(ipc_dir=args.ipc, records_dir=args.records, passwd_fd=passwd, group_fd=group,
                            tmp_bytes=args.tmp_mb * 2**20, readonly=args.readonly, files=files, env=env,
                            privileged=root, python_paths=python_paths())
-    entry = [sys.executable, "-m", "dl4phys.sandbox.entry", "--nproc", str(args.max_processes)]
+    entry = [sys.executable, "-m", "dl4phys.sandbox.entry", "--nproc", str(_process_limit(args.max_processes, root))]
     if root:
         entry += ["--uid", str(uid), "--gid", str(gid)]
     # parent_handle=1: no parent poller (the PID namespace hides the grader) and no connection banner.
