@@ -117,10 +117,10 @@ class Course:
         return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
 
     def students(self, assignment: str) -> list[str]:
-        """Students with a submission folder for ``assignment``."""
+        """Students with a submission of ``assignment`` (nbgrader's own listing of ``submitted/``)."""
         if not self.submitted.is_dir():
             return []
-        return sorted(p.name for p in self.submitted.iterdir() if (p / assignment).is_dir())
+        return sorted(nbgrader_api(self).get_submitted_students(assignment))
 
     @property
     def config(self):

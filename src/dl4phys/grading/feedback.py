@@ -29,10 +29,10 @@ def _keep_only_pages(folder) -> None:
 def feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[GradeOutcome]:
     """Write HTML feedback for every autograded submission of ``assignment``."""
     course.check_assignment(assignment)
-    students = students or sorted(p.parent.name for p in course.autograded.glob(f"*/{assignment}") if p.is_dir())
+    api = nbgrader_api(course)
+    students = students or sorted(api.get_autograded_students(assignment))
     if not students:
         raise CourseError(f"nothing autograded for {assignment} yet: run `python -m dl4phys grade {assignment}` first")
-    api = nbgrader_api(course)
     outcomes = []
     for student in progress(students, f"feedback {assignment}"):
         with quiet_nbgrader():
