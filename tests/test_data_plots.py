@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from dl4phys.data import io
 from dl4phys.data.plots import make_plots
+
+from .conftest import REPO
 
 pytestmark = pytest.mark.data
 
@@ -23,7 +24,7 @@ def test_make_plots_writes_three_pngs(tmp_path):
 def test_cli_plots(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dl4phys.data", "plots", "--out", str(tmp_path / "r"), "--split", "valid"],
-        capture_output=True, text=True, cwd=io.REPO_ROOT, timeout=300,
+        capture_output=True, text=True, cwd=REPO, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["jet_mass.png", "n_constituents.png", "tau32.png"]
@@ -31,7 +32,7 @@ def test_cli_plots(tmp_path):
 
 def test_cli_help_lists_the_commands():
     proc = subprocess.run([sys.executable, "-m", "dl4phys.data", "--help"], capture_output=True, text=True,
-                          cwd=io.REPO_ROOT, timeout=120)
+                          cwd=REPO, timeout=120)
     assert proc.returncode == 0
     for cmd in ("generate", "plots", "download"):
         assert cmd in proc.stdout
@@ -46,7 +47,7 @@ def test_cli_download_offline_is_one_line_error(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--files", "val.h5",
          "--base-url", f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, cwd=io.REPO_ROOT, timeout=120,
+        capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: cannot reach")
