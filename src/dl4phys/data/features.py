@@ -14,7 +14,8 @@ Nsubjettiness), found by FastJet: kT algorithm, ``WTA_pt_scheme`` (a merged pair
 summed pT and the direction of the harder one), R large enough that nothing merges with the
 beam. WTA axes sit on hard particles, so the axes for N are a subset of those for N + 1 and
 tau_N never increases with N; with E-scheme axes (the subjets' momentum sums) a few per cent
-of jets have tau_{N+1} > tau_N at beta = 0.5, and tau_32 separates top from QCD less well. The features table contains tau_N^(beta) for N = 1 ... 6 and beta in {0.5, 1, 2}:
+of jets have tau_{N+1} > tau_N at beta = 0.5, and tau_32 separates top from QCD less well.
+The features table contains tau_N^(beta) for N = 1 ... 6 and beta in {0.5, 1, 2}:
 the multi-body N-subjettiness basis of the Landscape paper's N-subjettiness tagger
 (Moore, Nordstrom, Varma, Fairbairn, arXiv:1807.04769). Columns are named ``tau{N}_b{beta}``
 with beta tokens ``05``, ``1``, ``2`` (e.g. ``tau3_b1``, ``tau2_b05``). For a jet with at
@@ -29,7 +30,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._util import fastjet_quiet_banner
+from ._util import fastjet_quiet_banner, require
 from ._util import mp_context as _mp_context
 
 #: N-subjettiness orders and angular exponents of the feature table.
@@ -131,14 +132,9 @@ def _tau_sum(pt, dmin, beta, r0):
 
 
 def _fastjet():
-    try:
-        import fastjet
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError(
-            f"N-subjettiness needs the package fastjet (pip install fastjet==3.5.2.0): {exc}"
-        ) from None
+    fastjet, awkward = require("fastjet", "awkward", purpose="N-subjettiness")
     fastjet_quiet_banner(fastjet)
-    return fastjet
+    return fastjet, awkward
 
 
 def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
@@ -157,8 +153,7 @@ def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
     out = np.full((n_jets, n_max, n_max, 2), np.nan)
     if n_jets == 0:
         return out
-    fastjet = _fastjet()
-    import awkward as ak
+    fastjet, ak = _fastjet()
 
     mask = c[:, :, 0] > 0
     counts = mask.sum(axis=1)
