@@ -13,9 +13,11 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from dl4phys.data import FEATURE_COLUMNS, jet_features
-from dl4phys.data.features import BETAS, TAU_NS, exclusive_kt_axes, kinematics, tau_from_axes
+from dl4phys.data.features import BETAS, TAU_NS, exclusive_kt_axes, kinematics, rapidity_phi, tau_from_axes
 from dl4phys.data.plots import tau_ratio
 
 pytestmark = pytest.mark.data
@@ -131,6 +133,41 @@ def test_kinematics_against_direct_sums():
         assert kin["mass"][j] == pytest.approx(math.sqrt(e**2 - px**2 - py**2 - pz**2), rel=1e-9)
         assert kin["eta"][j] == pytest.approx(math.asinh(pz / pt), abs=1e-12)
         assert kin["phi"][j] == pytest.approx(math.atan2(py, px), abs=1e-12)
+
+
+_momentum = st.floats(-500.0, 500.0, allow_subnormal=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(px=_momentum, py=_momentum, pz=_momentum, mass=st.floats(0.0, 200.0), boost=st.floats(-3.0, 3.0))
+def test_rapidity_phi_is_the_textbook_formula_and_boosts_shift_it(px, py, pz, mass, boost):
+    # A transverse mass of 1 GeV or more keeps E - |pz| well above rounding, also after the boost;
+    # the limits E <= |pz| are test_rapidity_limits.
+    assume(mass**2 + px**2 + py**2 >= 1.0)
+    e = math.sqrt(mass**2 + px**2 + py**2 + pz**2)
+    p4 = np.array([[e, px, py, pz]])
+    y, phi = rapidity_phi(p4)
+    e, px, py, pz = p4.T  # numpy's log and arctan2 (not math's: they may differ in the last bit)
+    assert y == 0.5 * np.log((e + pz) / (e - pz))
+    assert phi == np.arctan2(py, px)
+    # A boost along the beam shifts every rapidity by the same amount and leaves phi alone.
+    ch, sh = math.cosh(boost), math.sinh(boost)
+    y_b, phi_b = rapidity_phi(np.stack([ch * e + sh * pz, px, py, sh * e + ch * pz], axis=1))
+    assert y_b[0] == pytest.approx(y[0] + boost, abs=1e-6)
+    assert phi_b[0] == phi[0]
+
+
+def test_rapidity_limits():
+    p4 = np.array([
+        [10.0, 0.0, 0.0, 10.0],  # E = pz: along the beam
+        [10.0, 0.0, 0.0, -10.0],
+        [10.0, 1e-9, 0.0, 10.0 * (1 + 1e-15)],  # E < |pz| by rounding
+        [10.0, 1e-9, 0.0, -10.0 * (1 + 1e-15)],
+        [0.0, 0.0, 0.0, 0.0],  # padding
+    ])
+    y, phi = rapidity_phi(p4)
+    assert y.tolist() == [30.0, -30.0, 30.0, -30.0, 0.0]
+    assert phi[4] == 0.0
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -15,6 +15,8 @@ import pytest
 from dl4phys.data import constituents, io, read_jets
 from dl4phys.data import generate as gen
 
+from .conftest import REPO
+
 pytestmark = pytest.mark.data
 
 
@@ -101,7 +103,7 @@ def test_missing_generator_gives_one_line_error():
     )
     env = dict(os.environ, DL4PHYS_CACHE=os.devnull)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=io.REPO_ROOT, timeout=120)
+                          cwd=REPO, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1

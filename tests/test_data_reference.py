@@ -1,8 +1,10 @@
-"""download_reference against a small file served by a local HTTP server on 127.0.0.1.
+"""download_reference (pooch) against small files served by a local HTTP server on 127.0.0.1.
 
-The server is a real ``http.server`` in a thread that understands ``Range`` requests, so
-the tests run the real download code: full download, checksum verification, resuming a
-partial file, and the error when the server cannot be reached.
+The server is a real ``http.server`` in a thread, so the tests run the real download code:
+full download, checksum verification, pooch's cache (no second download, a wrong file is
+fetched again), a transfer that breaks off (nothing is left under the file's name, a retry
+or a second call finishes it), HTTP errors and the error when nothing is listening.
+Nothing here leaves 127.0.0.1: proxies are switched off for it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -17,49 +21,53 @@ import pytest
 from dl4phys.data import DownloadError, download_reference
 from dl4phys.data.reference import REFERENCE_MD5
 
+from .conftest import REPO
+
 pytestmark = pytest.mark.data
 
-PAYLOAD = bytes(range(256)) * 300  # 76.8 kB, more than one read block
+PAYLOAD = bytes(range(256)) * 300  # 76.8 kB, more than one chunk
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
 
-class _RangeHandler(http.server.BaseHTTPRequestHandler):
+class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     requests: list = []
+    break_off: set = set()  # names whose next response stops halfway (then they are served whole)
 
     def log_message(self, *args):  # keep pytest output clean
         pass
 
     def do_GET(self):
         name = self.path.split("?")[0].rsplit("/", 1)[-1]
-        type(self).requests.append((name, self.headers.get("Range")))
+        type(self).requests.append(name)
         data = self.files.get(name)
         if data is None:
             self.send_error(404)
             return
-        rng = self.headers.get("Range")
-        if rng:
-            start = int(rng.split("=")[1].split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.end_headers()
-                return
-            body = data[start:]
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            body = data
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(body)
+        if name in self.break_off:
+            self.break_off.discard(name)
+            self.wfile.write(data[: len(data) // 2])  # the connection closes: a short body
+        else:
+            self.wfile.write(data)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
 
 
 @pytest.fixture()
 def server():
-    _RangeHandler.files = {"train.h5": PAYLOAD, "val.h5": PAYLOAD[:1000]}
-    _RangeHandler.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+    _Handler.files = {"train.h5": PAYLOAD, "val.h5": PAYLOAD[:1000]}
+    _Handler.requests = []
+    _Handler.break_off = set()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -70,46 +78,66 @@ def server():
         thread.join(5)
 
 
+def _fetch(tmp_path, server, name="train.h5", **kwargs):
+    kwargs = {"progress": False, "retries": 0, **kwargs}
+    return download_reference(tmp_path, files=[name], base_url=server, **kwargs)
+
+
 def test_download_and_checksum(server, tmp_path):
-    md5 = hashlib.md5(PAYLOAD).hexdigest()
-    out = download_reference(tmp_path, files=["train.h5"], base_url=server, checksums={"train.h5": md5},
-                             progress=False)
+    out = _fetch(tmp_path, server, checksums={"train.h5": MD5})
     assert out["train.h5"].read_bytes() == PAYLOAD
-    assert not (tmp_path / "train.h5.part").exists()
-    assert (tmp_path / "MD5SUMS").read_text() == f"{md5}  train.h5\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MD5SUMS", "train.h5"]
+    assert (tmp_path / "MD5SUMS").read_text() == f"{MD5}  train.h5\n"
     # A second call finds the verified file and does not download again.
-    n = len(_RangeHandler.requests)
-    download_reference(tmp_path, files=["train.h5"], base_url=server, checksums={"train.h5": md5}, progress=False)
-    assert len(_RangeHandler.requests) == n
+    _fetch(tmp_path, server, checksums={"train.h5": MD5})
+    assert _Handler.requests == ["train.h5"]
 
 
-def test_bad_checksum_is_an_error_and_removes_the_file(server, tmp_path):
-    with pytest.raises(DownloadError, match="checksum mismatch for train.h5"):
-        download_reference(tmp_path, files=["train.h5"], base_url=server, checksums={"train.h5": "0" * 32},
-                           progress=False)
-    assert not (tmp_path / "train.h5").exists()
-    assert not (tmp_path / "train.h5.part").exists()
+def test_unknown_checksum_is_computed_and_kept_with_the_others(server, tmp_path):
+    _fetch(tmp_path, server)
+    _fetch(tmp_path, server, name="val.h5")
+    _fetch(tmp_path, server)  # there already: no download
+    assert _Handler.requests == ["train.h5", "val.h5"]
+    val_md5 = hashlib.md5(PAYLOAD[:1000]).hexdigest()
+    assert (tmp_path / "MD5SUMS").read_text() == f"{MD5}  train.h5\n{val_md5}  val.h5\n"
 
 
-def test_partial_file_is_resumed_with_a_range_request(server, tmp_path):
-    (tmp_path / "train.h5.part").write_bytes(PAYLOAD[:30000])
-    md5 = hashlib.md5(PAYLOAD).hexdigest()
-    out = download_reference(tmp_path, files=["train.h5"], base_url=server, checksums={"train.h5": md5},
-                             progress=False)
+def test_bad_checksum_is_an_error_and_removes_the_download(server, tmp_path):
+    with pytest.raises(DownloadError, match="checksum mismatch for train.h5") as info:
+        _fetch(tmp_path, server, checksums={"train.h5": "0" * 32})
+    assert "\n" not in str(info.value) and "REFERENCE_MD5" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor pooch's temporary one
+
+
+def test_wrong_file_on_disk_is_downloaded_again(server, tmp_path):
+    (tmp_path / "train.h5").write_bytes(b"an old, different file")
+    out = _fetch(tmp_path, server, checksums={"train.h5": MD5})
     assert out["train.h5"].read_bytes() == PAYLOAD
-    assert _RangeHandler.requests == [("train.h5", "bytes=30000-")]
+    assert _Handler.requests == ["train.h5"]
 
 
-def test_complete_part_file_is_finished(server, tmp_path):
-    (tmp_path / "val.h5.part").write_bytes(PAYLOAD[:1000])
-    out = download_reference(tmp_path, files=["val.h5"], base_url=server, progress=False)
-    assert out["val.h5"].read_bytes() == PAYLOAD[:1000]
-    assert _RangeHandler.requests == [("val.h5", "bytes=1000-")]
+def test_broken_off_transfer_leaves_nothing_and_a_second_call_finishes(server, tmp_path):
+    _Handler.break_off = {"train.h5"}
+    with pytest.raises(DownloadError, match="broke off .*tries: 1.*run it again") as info:
+        _fetch(tmp_path, server)
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    assert _fetch(tmp_path, server)["train.h5"].read_bytes() == PAYLOAD
+
+
+def test_broken_off_transfer_is_retried(server, tmp_path, monkeypatch):
+    import pooch.core
+
+    monkeypatch.setattr(pooch.core.time, "sleep", lambda seconds: None)  # pooch waits 1 s before a retry
+    _Handler.break_off = {"train.h5"}
+    out = _fetch(tmp_path, server, checksums={"train.h5": MD5}, retries=1)
+    assert out["train.h5"].read_bytes() == PAYLOAD
+    assert _Handler.requests == ["train.h5", "train.h5"]
 
 
 def test_http_error_is_one_line(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404") as info:
-        download_reference(tmp_path, files=["test.h5"], base_url=server, progress=False)
+        _fetch(tmp_path, server, name="test.h5")
     assert "\n" not in str(info.value)
 
 
@@ -119,10 +147,19 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="cannot reach .*internet access") as info:
-        download_reference(tmp_path, files=["train.h5"], base_url=f"http://127.0.0.1:{port}/", progress=False,
-                           timeout=5)
+        _fetch(tmp_path, f"http://127.0.0.1:{port}/", timeout=5)
     assert "\n" not in str(info.value)
     assert "zenodo.org/records/2603256" in str(info.value)
+
+
+def test_cli_prints_the_md5(server, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--base-url", server,
+         "--files", "val.h5"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{hashlib.md5(PAYLOAD[:1000]).hexdigest()}  val.h5" in proc.stdout.splitlines()
 
 
 def test_default_files_are_the_zenodo_record():

@@ -6,7 +6,8 @@
   interrupted run from its chunk files.
 * ``plots --out DIR [--split train]`` writes PNGs of jet mass, tau_32 and constituent
   multiplicity for top and QCD jets.
-* ``download --dest DIR [--base-url URL] [--files ...]`` fetches the reference dataset.
+* ``download --dest DIR [--base-url URL] [--files ...]`` fetches the reference dataset and
+  prints the md5 of each file (also written to ``DIR/MD5SUMS``).
 
 Errors are reported on one line (``error: ...``) with exit status 2.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def _cmd_generate(args) -> int:
@@ -56,15 +58,18 @@ def _cmd_plots(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from .reference import BASE_URL, DownloadError, download_reference
+    from .reference import BASE_URL, RECORD_URL, DownloadError, download_reference
 
     try:
         paths = download_reference(args.dest, files=args.files, base_url=args.base_url or BASE_URL)
-    except DownloadError as exc:
+    except (DownloadError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, path in paths.items():
         print(f"{name}: {path}")
+    md5sums = Path(args.dest).expanduser() / "MD5SUMS"
+    print(f"md5 sums (compare them with {RECORD_URL}), also in {md5sums}:")
+    print(md5sums.read_text(), end="")
     return 0
 
 

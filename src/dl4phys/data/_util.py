@@ -1,10 +1,50 @@
-"""Small helpers shared by the data modules."""
+"""Small helpers shared by the data modules: optional imports, quiet C++ banners, the worker pools."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
+from types import ModuleType
+
+#: pip requirement of each optional module, pinned as in requirements.txt (tests/test_data_util.py checks
+#: that they agree). The heavy or grading-only packages are imported by the functions that use them, not
+#: when :mod:`dl4phys.data` is imported: ``import vector`` alone takes about a second (it imports sympy),
+#: and a student's environment need not have the jet generator.
+REQUIREMENTS = {
+    "awkward": "awkward",
+    "fastjet": "fastjet==3.5.2.0",
+    "matplotlib": "matplotlib==3.11.2",
+    "pooch": "pooch==1.9.0",
+    "pythia8mc": "pythia8mc==8.317.2",
+    "vector": "vector==1.9.0",
+}
+#: Those of them that come with the ``grading`` extra of pyproject.toml.
+GRADING_EXTRA = {"awkward", "fastjet", "pooch", "pythia8mc"}
+
+
+def require(*names: str, purpose: str) -> ModuleType | tuple[ModuleType, ...]:
+    """Import and return the modules ``names`` (one module, or a tuple for several).
+
+    Args:
+        names: module names, e.g. ``"fastjet", "awkward"``.
+        purpose: what needs them, the start of the error message (e.g. ``"jet generation"``).
+    Raises:
+        ImportError: one line: ``<purpose> needs the Python package(s) ...: install ... with
+            `pip install ...` (<the original error>)``.
+    """
+    try:
+        modules = tuple(importlib.import_module(name) for name in names)
+    except ImportError as exc:
+        plural = len(names) > 1
+        pins = " ".join(REQUIREMENTS.get(name, name) for name in names)
+        extra = " (or the extra dl4phys[grading])" if GRADING_EXTRA.issuperset(names) else ""
+        raise ImportError(
+            f"{purpose} needs the Python package{'s' if plural else ''} {' and '.join(names)}: "
+            f"install {'them' if plural else 'it'} with `pip install {pins}`{extra} ({exc})"
+        ) from None
+    return modules if len(modules) > 1 else modules[0]
 
 
 @contextlib.contextmanager

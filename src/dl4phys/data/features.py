@@ -8,17 +8,22 @@ N-subjettiness (Thaler & Van Tilburg, arXiv:1011.2268), in its normalised form::
     tau_N^(beta) = sum_i pT_i * min_k dR(i, k)^beta  /  sum_i pT_i * R0^beta,   R0 = 0.8
 
 where i runs over the constituents, k over N axes, and dR is the distance in the
-(rapidity, azimuth) plane. The axes are the N *exclusive kT* subjets of the jet with
-winner-take-all recombination ("WTA-kT axes", ``WTA_KT_Axes`` of the FastJet contrib
-Nsubjettiness), found by FastJet: kT algorithm, ``WTA_pt_scheme`` (a merged pair has the
-summed pT and the direction of the harder one), R large enough that nothing merges with the
-beam. WTA axes sit on hard particles, so the axes for N are a subset of those for N + 1 and
-tau_N never increases with N; with E-scheme axes (the subjets' momentum sums) a few per cent
-of jets have tau_{N+1} > tau_N at beta = 0.5, and tau_32 separates top from QCD less well. The features table contains tau_N^(beta) for N = 1 ... 6 and beta in {0.5, 1, 2}:
-the multi-body N-subjettiness basis of the Landscape paper's N-subjettiness tagger
-(Moore, Nordstrom, Varma, Fairbairn, arXiv:1807.04769). Columns are named ``tau{N}_b{beta}``
-with beta tokens ``05``, ``1``, ``2`` (e.g. ``tau3_b1``, ``tau2_b05``). For a jet with at
-most N constituents tau_N = 0 (every constituent can be its own axis).
+(rapidity, azimuth) plane, with azimuth differences wrapped into one period (only their size
+enters, so the course's convention (-pi, pi] and scikit-hep vector's [-pi, pi) agree). The
+four-vector kinematics (rapidity, azimuth, pT, mass, pseudorapidity) are scikit-hep
+``vector``'s, imported on first use, not with this module (it takes about a second).
+
+The axes are the N *exclusive kT* subjets of the jet with winner-take-all recombination
+("WTA-kT axes", ``WTA_KT_Axes`` of the FastJet contrib Nsubjettiness), found by FastJet: kT
+algorithm, ``WTA_pt_scheme`` (a merged pair has the summed pT and the direction of the harder
+one), R large enough that nothing merges with the beam. WTA axes sit on hard particles, so the
+axes for N are a subset of those for N + 1 and tau_N never increases with N; with E-scheme axes
+(the subjets' momentum sums) a few per cent of jets have tau_{N+1} > tau_N at beta = 0.5, and
+tau_32 separates top from QCD less well. The features table contains tau_N^(beta) for N = 1...6
+and beta in {0.5, 1, 2}: the multi-body N-subjettiness basis of the Landscape paper's
+N-subjettiness tagger (Moore, Nordstrom, Varma, Fairbairn, arXiv:1807.04769). Columns are named
+``tau{N}_b{beta}`` with beta tokens ``05``, ``1``, ``2`` (e.g. ``tau3_b1``, ``tau2_b05``). For
+a jet with at most N constituents tau_N = 0 (every constituent can be its own axis).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._util import fastjet_quiet_banner
+from ._util import fastjet_quiet_banner, require
 from ._util import mp_context as _mp_context
 
 #: N-subjettiness orders and angular exponents of the feature table.
@@ -55,19 +60,30 @@ def _as_consts(consts) -> np.ndarray:
     return consts.astype(np.float64, copy=False)
 
 
+def _momenta(p4: np.ndarray):
+    """Four-vectors (..., 4) = (E, px, py, pz) as a scikit-hep ``vector`` array of the same shape."""
+    vector = require("vector", purpose="jet kinematics")
+    return vector.array({"E": p4[..., 0], "px": p4[..., 1], "py": p4[..., 2], "pz": p4[..., 3]})
+
+
+def _pt_rapidity_phi(p4: np.ndarray):
+    """Transverse momentum, rapidity and azimuth of four-vectors (see :func:`rapidity_phi`)."""
+    p = _momenta(p4)
+    # vector's rapidity, 0.5 log((E + pz) / (E - pz)), is +-inf where E = |pz| and NaN where
+    # rounding made E < |pz|: both are the massless limit, on the side of pz.
+    y = p.rapidity
+    y = np.where(np.isnan(y), np.copysign(np.inf, p4[..., 3]), y)
+    y = np.where(p4[..., 0] > 0, np.clip(y, -30.0, 30.0), 0.0)
+    return p.pt, y, p.phi
+
+
 def rapidity_phi(p4: np.ndarray):
     """Rapidity and azimuth of four-vectors (..., 4) = (E, px, py, pz).
 
     Zero (padding) four-vectors get rapidity 0 and phi 0. The rapidity of a vector with
     E <= |pz| (rounding of massless particles) is clipped at +-30.
     """
-    e, px, py, pz = p4[..., 0], p4[..., 1], p4[..., 2], p4[..., 3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        num = np.maximum(e + pz, 1e-300)
-        den = np.maximum(e - pz, 1e-300)
-        y = 0.5 * np.log(num / den)
-    y = np.where(e > 0, np.clip(y, -30.0, 30.0), 0.0)
-    phi = np.arctan2(py, px)
+    _, y, phi = _pt_rapidity_phi(p4)
     return y, phi
 
 
@@ -81,16 +97,12 @@ def kinematics(consts) -> pd.DataFrame:
         ``n_constituents`` (int64), one row per jet.
     """
     c = _as_consts(consts)
-    jet = c.sum(axis=1)
-    e, px, py, pz = jet[:, 0], jet[:, 1], jet[:, 2], jet[:, 3]
-    pt = np.hypot(px, py)
-    m2 = e**2 - px**2 - py**2 - pz**2
-    mass = np.sqrt(np.maximum(m2, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), 0.0)
-    phi = np.arctan2(py, px)
+    jet = _momenta(c.sum(axis=1))
+    pt = jet.pt
+    mass = np.maximum(jet.mass, 0.0)  # vector's mass is negative for a (rounding-)spacelike sum
+    eta = np.where(pt > 0, jet.eta, 0.0)
     n = (c[:, :, 0] > 0).sum(axis=1).astype(np.int64)
-    return pd.DataFrame({"mass": mass, "pt": pt, "eta": eta, "phi": phi, "n_constituents": n})
+    return pd.DataFrame({"mass": mass, "pt": pt, "eta": eta, "phi": jet.phi, "n_constituents": n})
 
 
 def tau_from_axes(consts, axes, beta: float, r0: float = R0) -> np.ndarray:
@@ -107,14 +119,17 @@ def tau_from_axes(consts, axes, beta: float, r0: float = R0) -> np.ndarray:
     """
     c = _as_consts(consts)
     axes = np.asarray(axes, dtype=np.float64)
-    pt = np.hypot(c[:, :, 1], c[:, :, 2])
-    y, phi = rapidity_phi(c)
+    pt, y, phi = _pt_rapidity_phi(c)
     dmin = _min_delta_r(y, phi, axes)
     return _tau_sum(pt, dmin, beta, r0)
 
 
 def _min_delta_r(y, phi, axes):
-    """(n, m) distance of each constituent to its nearest axis; axes (n, N, 2), NaN-padded."""
+    """(n, m) distance of each constituent to its nearest axis; axes (n, N, 2), NaN-padded.
+
+    Plain numpy rather than vector's ``deltaphi``: the axes are (rapidity, phi) points, not
+    four-vectors, and the constituents' phi is computed once for all N. The wrap is vector's.
+    """
     dy = y[:, :, None] - axes[:, None, :, 0]
     dphi = phi[:, :, None] - axes[:, None, :, 1]
     dphi = (dphi + np.pi) % (2 * np.pi) - np.pi
@@ -131,14 +146,9 @@ def _tau_sum(pt, dmin, beta, r0):
 
 
 def _fastjet():
-    try:
-        import fastjet
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError(
-            f"N-subjettiness needs the package fastjet (pip install fastjet==3.5.2.0): {exc}"
-        ) from None
+    fastjet, awkward = require("fastjet", "awkward", purpose="N-subjettiness")
     fastjet_quiet_banner(fastjet)
-    return fastjet
+    return fastjet, awkward
 
 
 def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
@@ -157,8 +167,7 @@ def exclusive_kt_axes(consts, n_max: int = max(TAU_NS)) -> np.ndarray:
     out = np.full((n_jets, n_max, n_max, 2), np.nan)
     if n_jets == 0:
         return out
-    fastjet = _fastjet()
-    import awkward as ak
+    fastjet, ak = _fastjet()
 
     mask = c[:, :, 0] > 0
     counts = mask.sum(axis=1)
@@ -212,8 +221,7 @@ def nsubjettiness(consts, ns=TAU_NS, betas=BETAS, r0: float = R0) -> pd.DataFram
     c = _as_consts(consts)
     n_max = max(ns)
     axes = exclusive_kt_axes(c, n_max)
-    pt = np.hypot(c[:, :, 1], c[:, :, 2])
-    y, phi = rapidity_phi(c)
+    pt, y, phi = _pt_rapidity_phi(c)
     counts = (c[:, :, 0] > 0).sum(axis=1)
     cols = {}
     for n in ns:
@@ -249,6 +257,7 @@ def jet_features(consts, n_jobs=None, batch: int = BATCH, progress: bool = False
     starts = list(range(0, n, batch)) or [0]
     pieces = [c[s : s + batch] for s in starts]
     n_jobs = n_jobs or os.cpu_count() or 1
+    require("vector", purpose="jet kinematics")  # imported here once, not in every forked worker
     from tqdm.auto import tqdm
 
     if n_jobs == 1 or len(pieces) == 1:

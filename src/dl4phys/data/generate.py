@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import fastjet_quiet_banner, silence_stdout
+from ._util import fastjet_quiet_banner, require, silence_stdout
 from ._util import mp_context as _mp_context
 from .io import (
     HIDDEN_INPUTS,
@@ -66,11 +66,6 @@ _MAX_EVENTS_PER_JET = 50
 
 CLASSES = {"qcd": 0, "top": 1}
 
-MISSING_GENERATOR_MESSAGE = (
-    "jet generation needs the Python packages pythia8mc (8.317.2) and fastjet (3.5.2.0): "
-    "install them with `.venv/bin/pip install pythia8mc==8.317.2 fastjet==3.5.2.0` ({reason})"
-)
-
 
 class GeneratorUnavailable(RuntimeError):
     """Raised when pythia8mc or fastjet cannot be imported; the message is one line."""
@@ -82,14 +77,9 @@ def require_generators():
     The error message names the missing package and how to install it, on one line.
     """
     try:
-        import pythia8mc
-    except ImportError as exc:  # pragma: no cover - exercised through a subprocess test
-        raise GeneratorUnavailable(MISSING_GENERATOR_MESSAGE.format(reason=exc)) from None
-    try:
-        import fastjet
-    except ImportError as exc:  # pragma: no cover
-        raise GeneratorUnavailable(MISSING_GENERATOR_MESSAGE.format(reason=exc)) from None
-    return pythia8mc, fastjet
+        return require("pythia8mc", "fastjet", purpose="jet generation")
+    except ImportError as exc:  # exercised through a subprocess test
+        raise GeneratorUnavailable(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -361,7 +351,10 @@ def chunk_tasks(plan: SplitPlan) -> list[ChunkTask]:
 
 
 def default_workdir() -> Path:
-    """Where chunk files are kept between runs: ``jetgen/`` in the course package's cache (:func:`~dl4phys.data.splits.cache_root`)."""
+    """Where chunk files are kept between runs: ``jetgen/`` in the course package's cache.
+
+    The cache is :func:`~dl4phys.data.splits.cache_root`.
+    """
     from .splits import cache_root
 
     return cache_root() / "jetgen"
@@ -369,9 +362,7 @@ def default_workdir() -> Path:
 
 def _generator_fingerprint() -> str:
     """Short hash of everything that changes the generated jets (settings and versions)."""
-    import fastjet
-    import pythia8mc  # noqa: F401
-
+    _, fastjet = require_generators()
     try:
         from importlib.metadata import version
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._util import require
+
 
 def tau_ratio(features: pd.DataFrame, n: int = 3, beta: str = "1") -> np.ndarray:
     """tau_n / tau_{n-1} at one beta (e.g. tau_32 for n = 3); 0 where tau_{n-1} = 0."""
@@ -38,8 +40,7 @@ def make_plots(out, split: str = "train", features=None) -> list[Path]:
     Returns:
         the PNG paths: ``<out>/jet_mass.png``, ``<out>/tau32.png``, ``<out>/n_constituents.png``.
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="the jet plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
