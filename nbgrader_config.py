@@ -83,3 +83,14 @@ c.ScoreHiddenPredictions.cells.update({
 c.ScoreHiddenPredictions.cells.update({
     "test_transformer_auc": {"predictions": "hidden_test_transformer_predictions.npy", "min_auc": 0.9678},
 })
+
+# ---- Probe-judged hidden-split AUCs (dl4phys.judging.auc) ------------------------------------------
+# c.Judge.auc_tiers[assignment][test cell] = [[min_auc, fraction of the cell's points], ...]. Each
+# assignment adds its own entry below, creating the table only where no entry made it before.
+if "auc_tiers" not in c.Judge:
+    c.Judge.auc_tiers = {}
+
+# hw08_graph_networks: the trained LorentzNet on the hidden split. Full points from the reference
+# solution's worst hidden-split AUC on a CPU (0.9498: seeds 42, 1, 2, 3, 4 give 0.9498-0.9539) - 0.01;
+# half from 0.90 (scoring jets by -|m_J - m_t| alone reaches about 0.95 on these jets).
+c.Judge.auc_tiers["hw08_graph_networks"] = {"test_lorentznet_auc": [[0.9398, 1.0], [0.9000, 0.5]]}
