@@ -116,3 +116,25 @@ def case_notebook(assignment: str, case: str, folder: Path) -> Path:
     build_case(REPO / "tests" / "submissions" / assignment / f"{case}.toml", REPO / "release" / assignment,
                SOURCE / assignment, folder)
     return next(folder.glob("*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> Path:
+    """The students' repository, published from this course into an empty folder (read it, do not change it)."""
+    from dl4phys.grading.publish import publish
+
+    dest = tmp_path_factory.mktemp("published") / "homework"
+    publish(grading.Course.at(REPO), dest)
+    return dest
+
+
+def perfect_notebook(assignment: str, folder: Path) -> Path:
+    """The perfect demo submission of an assignment in ``folder`` (a case file, or a notebook folder of the older layout)."""
+    import shutil
+
+    cases = REPO / "tests" / "submissions" / assignment
+    if (cases / "perfect.toml").is_file():
+        return case_notebook(assignment, "perfect", folder)
+    notebook = next((cases / "perfect").glob("*.ipynb"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(notebook, folder / notebook.name))
