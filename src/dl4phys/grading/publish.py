@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from .course import Course, CourseError
-from .lectures import badge_table, notebook_title, repository_setting
+from .lectures import badge_table, release_notebooks, repository_setting
 
 #: The student part of the course package, relative to the package's folder; nothing else of it is published.
 STUDENT_PACKAGE = (
@@ -98,7 +98,8 @@ def settings(course: Course) -> Settings:
     except (OSError, KeyError, ValueError) as err:
         raise CourseError(f"{pyproject}: [tool.dl4phys] needs student_repository = \"https://github.com/OWNER/NAME\" ({err})") from err
     found = Settings(repo, branch, course_repository.rstrip("/"))
-    if _url_pattern(found.course_repository) and _url_pattern(found.course_repository).search(found.student_url):
+    own = _url_pattern(found.course_repository)
+    if own and own.search(found.student_url):
         raise CourseError("[tool.dl4phys] student_repository and course_repository must be two repositories: "
                           "the course's own stays private")
     return found
@@ -111,8 +112,8 @@ def student_tree(course: Course) -> dict[str, bytes]:
 
     found = settings(course)
     tree: dict[str, bytes] = {}
-    notebooks = []
-    for assignment in course.assignments():
+    assignments = course.assignments()
+    for assignment in assignments:
         folder = course.release / assignment
         if not any(folder.glob("*.ipynb")):
             raise CourseError(f"{assignment} has no release: run `make release` (python -m dl4phys release) first")
@@ -120,7 +121,7 @@ def student_tree(course: Course) -> dict[str, bytes]:
             parts = path.relative_to(folder).parts
             if path.is_file() and not any(part in (".ipynb_checkpoints", "__pycache__") for part in parts):
                 tree[f"release/{assignment}/{'/'.join(parts)}"] = path.read_bytes()
-        notebooks += [(notebook_title(p), f"release/{assignment}/{p.name}") for p in sorted(folder.glob("*.ipynb"))]
+    notebooks = [(title, path) for title, path in release_notebooks(course.release) if path.split("/")[1] in assignments]
     package = Path(dl4phys.__file__).resolve().parent  # the package this course runs: its student part
     for name in STUDENT_PACKAGE:
         tree[f"src/dl4phys/{name}"] = (package / name).read_bytes()
