@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader calls its `alembic` script by name: the venv's bin/ must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv sandbox-tool demo test lint test-gpu lab release data data-plots clean-demo
+.PHONY: help venv sandbox-tool demo test lint test-gpu lab release publish data data-plots clean-demo
 
 help:
 	@echo "make demo       release every assignment, grade the demo submissions, print the score table"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-gpu   run the grading tests with CUDA required (on the grading machine)"
 	@echo "make lab        JupyterLab with nbgrader's formgrader and assignment list, on 127.0.0.1"
 	@echo "make release    regenerate release/ from source/"
+	@echo "make publish DEST=../homework   write the students' repository into that clone and commit"
 	@echo "make data       regenerate the shipped jet sample and the hidden test split"
 	@echo "make data-plots plots of the jet data into reports/data/"
 
@@ -52,6 +53,10 @@ lab: $(STAMP)
 
 release: $(STAMP)
 	$(PY) -m dl4phys release
+
+publish: $(STAMP)
+	@test -n "$(DEST)" || { echo "error: say where: make publish DEST=../<clone of the students' repository>" >&2; exit 2; }
+	$(PY) -m dl4phys publish "$(DEST)"
 
 data: $(STAMP)
 	$(PY) -m dl4phys.data generate

@@ -116,3 +116,27 @@ def case_notebook(assignment: str, case: str, folder: Path) -> Path:
     build_case(REPO / "tests" / "submissions" / assignment / f"{case}.toml", REPO / "release" / assignment,
                SOURCE / assignment, folder)
     return next(folder.glob("*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> Path:
+    """The students' repository, published from this course into an empty folder (read it, do not change it)."""
+    from dl4phys.grading.publish import publish
+
+    dest = tmp_path_factory.mktemp("published") / "homework"
+    publish(grading.Course.at(REPO), dest)
+    return dest
+
+
+def perfect_notebook(assignment: str, folder: Path) -> Path:
+    """The perfect demo submission of an assignment (the instructor's solution answered in the committed
+    release) in ``folder``: its ``perfect`` case file, or that case's definition where it has none yet."""
+    from dl4phys.grading.cases import Case, build_notebook
+
+    if (REPO / "tests" / "submissions" / assignment / "perfect.toml").is_file():
+        return case_notebook(assignment, "perfect", folder)
+    case = Case("perfect", "solution", score=0, why="the instructor's solution, answered in the release notebook")
+    folder.mkdir(parents=True, exist_ok=True)
+    for release in sorted((REPO / "release" / assignment).glob("*.ipynb")):
+        (folder / release.name).write_bytes(build_notebook(case, release, SOURCE / assignment / release.name))
+    return next(folder.glob("*.ipynb"))

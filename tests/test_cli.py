@@ -35,6 +35,7 @@ def test_not_a_course_folder_is_one_line_error(tmp_path, capsys):
 def test_no_submissions_is_one_line_error(tmp_path, capsys):
     """Does `grade` with nothing submitted say where submissions belong?"""
     course = tmp_path / "course"
+    course.mkdir()
     (course / "source").symlink_to(REPO / "source")
     assert main(["grade", ASSIGNMENTS[0], "--course-dir", str(course)]) == 2
     assert "no submissions" in _one_error_line(capsys)
@@ -52,7 +53,7 @@ def test_invalid_json_submission_is_graded_zero_with_a_note(tmp_path, capsys):
     assignment = "hw02_gradient_descent"
     (tmp_path / "source").symlink_to(REPO / "source")
     shutil.copyfile(REPO / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    course = grading.Course(root=tmp_path)
+    course = grading.Course(root=tmp_path, cases=REPO / "tests" / "submissions")
     grading.release(course, [assignment])
     notebook = course.notebooks(assignment)[0] + ".ipynb"
     broken = course.submitted / "broken-json" / assignment

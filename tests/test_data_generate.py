@@ -95,7 +95,38 @@ def test_committed_sample_first_chunks_regenerate_bit_for_bit():
         np.testing.assert_array_equal(df["is_signal_new"].to_numpy()[rows], fresh["label"])
 
 
-def test_missing_generator_gives_one_line_error():
+@pytest.mark.slow
+def test_hidden_split_needs_the_instructor_seed():
+    """The hidden split's first top jets, made afresh from the seed in hidden_data/seed.toml, are in
+    test_inputs.h5 at the rows the fixed shuffle puts them; the package's generator with its defaults
+    (what anyone who has the code can run) makes other jets, none of them in the hidden split."""
+    hidden = REPO / "hidden_data"
+    test = {p.name: p for p in gen.instructor_plan(hidden)}["test"]
+    stand_in = {p.name: p for p in gen.DEFAULT_PLAN}["test"]
+    assert stand_in.seed == gen.PUBLIC_TEST_SEED != test.seed
+    consts = constituents(read_jets(hidden / io.HIDDEN_INPUTS))
+    labels = np.load(hidden / io.HIDDEN_LABELS)
+    n = 3  # the first jets of a chunk do not depend on the chunk's size
+    fresh = gen.generate_chunk("top", gen.chunk_seed(test.seed, "top", 0), n)
+    rows = np.argsort(gen.split_permutation(test))[:n]  # concatenation row -> file row
+    np.testing.assert_array_equal(consts[rows], fresh["constituents"])
+    assert (labels[rows] == 1).all()
+    public = gen.generate_chunk("top", gen.chunk_seed(stand_in.seed, "top", 0), n)
+    flat = consts.reshape(len(consts), -1)
+    for jet in public["constituents"]:
+        assert not (flat == jet.reshape(-1)).all(axis=1).any(), "the default test seed reproduces hidden jets"
+
+
+def test_hidden_seed_missing_gives_one_line_error(tmp_path):
+    """Without hidden_data/seed.toml, `generate` of the test split says so on one line."""
+    env = dict(os.environ, DL4PHYS_CACHE=os.devnull, DL4PHYS_HIDDEN_DATA=str(tmp_path))
+    code = "import sys; from dl4phys.data.__main__ import main; sys.exit(main(['generate', '--quiet', '--splits', 'test']))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: the hidden split's seed") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_generator_gives_one_line_error(tmp_path):
     code = (
         "import sys; sys.modules['pythia8mc'] = None\n"
         "from dl4phys.data.__main__ import main\n"
@@ -103,7 +134,7 @@ def test_missing_generator_gives_one_line_error():
     )
     env = dict(os.environ, DL4PHYS_CACHE=os.devnull)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=120)
+                          cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1

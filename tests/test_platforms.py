@@ -7,6 +7,9 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -14,6 +17,7 @@ import pytest
 
 from dl4phys.grading import lectures
 
+from .conftest import ASSIGNMENTS, perfect_notebook
 from .conftest import REPO as REPO_ROOT
 
 RELEASE_NOTEBOOKS = sorted((REPO_ROOT / "release").glob("*/*.ipynb"))
@@ -37,9 +41,10 @@ def test_readme_lecture_table_is_up_to_date():
 
 
 def test_setup_cell_points_to_the_repository_setting():
-    """Does the set-up cell install from the students' repository that pyproject.toml names?"""
-    repo, _ = lectures.repository_setting(REPO_ROOT / "pyproject.toml")
+    """Does the set-up cell install from the students' repository and branch that pyproject.toml names?"""
+    repo, branch = lectures.repository_setting(REPO_ROOT / "pyproject.toml")
     assert f'COURSE_REPOSITORY = "https://github.com/{repo}"' in _setup_source(HEADER)
+    assert f"git+{{COURSE_REPOSITORY}}@{branch}" in _setup_source(HEADER)
 
 
 @pytest.mark.parametrize("path", RELEASE_NOTEBOOKS, ids=lambda p: p.parent.name)
@@ -49,23 +54,23 @@ def test_release_notebook_starts_with_the_setup_cell(path):
 
 
 @pytest.fixture(scope="module")
-def wheel_folder(tmp_path_factory) -> Path:
-    """The course package built as a wheel, as a local 'package index' (no internet needed)."""
-    folder = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(folder), str(REPO_ROOT)], check=True)
-    return folder
+def student_wheels(published, tmp_path_factory) -> Path:
+    """The student package as a wheel built from the students' repository alone, offline: a local 'package
+    index' for the set-up cell. (Built from a copy: building writes into the source folder.)"""
+    work = tmp_path_factory.mktemp("student-build")
+    shutil.copytree(published, work / "homework")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--wheel-dir", str(work / "wheels"), str(work / "homework")], check=True)
+    return work / "wheels"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", RELEASE_NOTEBOOKS, ids=lambda p: p.parent.name)
-def test_setup_cell_installs_the_package_in_a_fresh_environment(path, wheel_folder, tmp_path):
-    """In a fresh virtual environment without dl4phys, does the set-up cell install it so the notebook imports it and loads its data?"""
+def _fresh_environment(tmp_path: Path) -> tuple[Path, dict]:
+    """A new virtual environment without dl4phys (its python and environment variables). The heavy
+    dependencies (torch, fastai, ...) come from the course venv through a .pth path entry, as a hosted
+    platform has them preinstalled; the course package itself does not."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    # The heavy dependencies (torch, fastai, ...) come from the course venv through a .pth path entry;
-    # the course package itself does not (its editable-install hook is not processed that way).
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     deps = tmp_path / "deps"  # the course venv's packages, less the course package's own install records
@@ -77,22 +82,84 @@ def test_setup_cell_installs_the_package_in_a_fresh_environment(path, wheel_fold
     # A new venv brings an old setuptools that would shadow the one torch requires.
     for stale in [*site.glob("setuptools*"), *site.glob("_distutils_hack"), *site.glob("distutils-precedence.pth")]:
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "DL4PHYS_INSTALL_FROM": str(wheel_folder),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_INDEX": "1"}
+    return python, env
+
+
+@dataclass
+class StudentEnvironment:
+    """A fresh environment set up from the students' repository, and the checks running in it."""
+
+    python: Path
+    before: str  # whether dl4phys was importable before the set-up cell ("True": it was not)
+    setups: list[subprocess.CompletedProcess]  # each release notebook's set-up cell, in order
+    loaded: subprocess.CompletedProcess  # the shipped sample loaded, the grader looked for
+    checks: dict[str, Future]  # assignment -> (result of `check` on its perfect submission, seconds)
+
+
+@pytest.fixture(scope="module")
+def student_environment(request, published, student_wheels, tmp_path_factory):
+    """In a fresh environment, offline, with only the students' repository: every release notebook's
+    set-up cell run in turn (the first installs the package from a wheel built from that repository),
+    then `python -m dl4phys check` on the perfect submission of each assignment whose check test is
+    selected, two notebooks at a time, started at once so they run while the tests wait."""
+    tmp = tmp_path_factory.mktemp("student")
+    python, env = _fresh_environment(tmp)
+    env["DL4PHYS_INSTALL_FROM"] = str(student_wheels)
     probe = "import importlib.util; print(importlib.util.find_spec('dl4phys') is None)"
-    assert subprocess.run([python, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True).stdout.strip() == "True"
+    before = subprocess.run([python, "-c", probe], cwd=tmp, env=env, capture_output=True, text=True).stdout.strip()
+    setups = [subprocess.run([python, "-c", _setup_source(path)], cwd=tmp, env=env, capture_output=True, text=True)
+              for path in sorted((published / "release").glob("*/*.ipynb"))]
+    # The shipped sample loads (its features are then cached for the checks); the grader is absent.
+    code = ("import importlib.util, json, dl4phys, dl4phys.data as data; df = data.load_features('train'); "
+            "data.load_features('valid'); print(json.dumps({'file': dl4phys.__file__, 'rows': len(df), "
+            "'labels': sorted(set(df['label'])), 'absent': [m for m in ('dl4phys.grading', 'dl4phys.sandbox', "
+            "'dl4phys.judging', 'dl4phys.data.generate') if importlib.util.find_spec(m) is None]}))")
+    loaded = subprocess.run([python, "-c", code], cwd=tmp, env=env, capture_output=True, text=True)
 
-    setup = subprocess.run([python, "-c", _setup_source(path)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr[-2000:]
-    assert "Installed." in setup.stdout
+    def run_check(assignment: str):
+        notebook = perfect_notebook(assignment, tmp / "work" / assignment)
+        started = time.monotonic()
+        result = subprocess.run([python, "-m", "dl4phys", "check", notebook.name], cwd=notebook.parent,
+                                env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=1800)
+        return result, time.monotonic() - started
 
-    check = ("import json, dl4phys, dl4phys.data as data; df = data.load_features('train'); "
-             "print(json.dumps({'file': dl4phys.__file__, 'rows': len(df), 'labels': sorted(set(df['label']))}))")
-    loaded = subprocess.run([python, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True)
+    selected = [item.callspec.params["assignment"] for item in request.session.items
+                if item.originalname == "test_check_passes_the_perfect_submission_in_a_students_environment"]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # at most two notebooks at a time
+        checks = {a: pool.submit(run_check, a) for a in selected} if loaded.returncode == 0 else {}
+        yield StudentEnvironment(python, before, setups, loaded, checks)
+        for future in checks.values():
+            future.cancel()
+
+
+@pytest.mark.slow
+def test_setup_cells_install_the_student_package_from_the_students_repository(student_environment, tmp_path):
+    """Does the set-up cell install, offline, the student package built from the students' repository alone
+    into a fresh environment (the other notebooks' set-up cells then doing nothing), with the shipped
+    sample and without the grader?"""
+    assert student_environment.before == "True", "dl4phys must not be importable before the set-up cell"
+    first, *others = student_environment.setups
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Installed." in first.stdout
+    for again in others:
+        assert again.returncode == 0 and again.stdout == "", "once installed, the set-up cell does nothing"
+    loaded = student_environment.loaded
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     info = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert info["file"].startswith(str(venv)), "dl4phys must come from the fresh environment"
+    assert info["file"].startswith(str(student_environment.python.parent.parent)), "dl4phys must come from the fresh environment"
     assert info["rows"] > 1000 and info["labels"] == [0, 1]
+    assert info["absent"] == ["dl4phys.grading", "dl4phys.sandbox", "dl4phys.judging", "dl4phys.data.generate"]
 
-    again = subprocess.run([python, "-c", _setup_source(path)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert again.returncode == 0 and again.stdout == "", "once installed, the set-up cell does nothing"
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_check_passes_the_perfect_submission_in_a_students_environment(student_environment, assignment):
+    """In that environment, does `python -m dl4phys check` find every visible test of the assignment's
+    perfect submission passing (as a student runs it, without the hidden split)?"""
+    if assignment not in student_environment.checks:
+        pytest.fail("the student package did not install or load (see the set-up test)")
+    result, seconds = student_environment.checks[assignment].result()
+    print(f"{assignment}: check took {seconds:.0f} s")
+    assert result.returncode == 0 and "every visible test passes" in result.stdout, (result.stdout + result.stderr)[-2000:]

@@ -12,6 +12,7 @@ For instructors, in the course's folder (or with ``--course-dir``):
     report                      print the score table, write grades.csv and report/index.html (plots)
     demo     [ASSIGNMENT ...]   all of the above on the demo submissions of tests/submissions/, in ./demo
     readme-table                regenerate the README's lecture table of "open in" badges from release/
+    publish  DEST               write the students' repository (release/, the student package, README) into DEST
 
 Mistakes end with a one-line ``error: ...``.
 """
@@ -134,6 +135,19 @@ def cmd_readme_table(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from .grading.publish import publish
+
+    done = publish(_course(args), args.dest)
+    if done.commit:
+        print(f"published {done.files} files into {done.dest} and committed {done.commit}: {done.message}")
+    elif (done.dest / ".git").is_dir():
+        print(f"published {done.files} files into {done.dest}: nothing changed since the last publish")
+    else:
+        print(f"published {done.files} files into {done.dest} (not a git clone: nothing committed)")
+    return 0
+
+
 def _instructor_commands(sub) -> None:
     def add(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -172,6 +186,8 @@ def _instructor_commands(sub) -> None:
     p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="students graded at once")
     p = add("readme-table", cmd_readme_table, "regenerate the README's lecture table (badges) from release/")
     p.add_argument("--check", action="store_true", help="only say whether it is stale (exit 1 if so)")
+    p = add("publish", cmd_publish, "write the students' repository into DEST (an empty folder or a clone of it) and commit")
+    p.add_argument("dest", help="an empty folder, or a clone of the students' repository ([tool.dl4phys] student_repository)")
 
 
 def build_parser() -> argparse.ArgumentParser:

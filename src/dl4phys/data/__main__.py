@@ -2,12 +2,15 @@
 
 * ``generate [--workers N] [--workdir DIR] [--splits train valid test]`` regenerates the
   shipped sample (``dl4phys/data/sample/{train,valid}.h5``) and the hidden split
-  (``hidden_data/test_inputs.h5`` + ``test_labels.npy``), bit-for-bit, resuming an
-  interrupted run from its chunk files.
+  (``hidden_data/test_inputs.h5`` + ``test_labels.npy``, from the seed in
+  ``hidden_data/seed.toml``), bit-for-bit, resuming an interrupted run from its chunk files.
 * ``plots --out DIR [--split train]`` writes PNGs of jet mass, tau_32 and constituent
   multiplicity for top and QCD jets.
 * ``download --dest DIR [--base-url URL] [--files ...]`` fetches the reference dataset and
   prints the md5 of each file (also written to ``DIR/MD5SUMS``).
+
+``generate`` and ``plots`` are the instructor's: the students' copy of the package has neither
+module, and offers only ``download``.
 
 Errors are reported on one line (``error: ...``) with exit status 2.
 """
@@ -15,24 +18,28 @@ Errors are reported on one line (``error: ...``) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
 
 
 def _cmd_generate(args) -> int:
-    from .generate import DEFAULT_PLAN, GeneratorUnavailable, default_workdir, generate_all
+    from .generate import (DEFAULT_PLAN, GeneratorUnavailable, HiddenSeedUnavailable, default_workdir, generate_all,
+                           instructor_plan, require_generators)
 
     try:
         t0 = time.time()
+        require_generators()
+        hidden = args.splits is None or "test" in args.splits
         report = generate_all(
-            DEFAULT_PLAN,
+            instructor_plan() if hidden else DEFAULT_PLAN,
             workers=args.workers,
             workdir=args.workdir or default_workdir(),
             splits=args.splits,
             progress=not args.quiet,
         )
-    except GeneratorUnavailable as exc:
+    except (GeneratorUnavailable, HiddenSeedUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for split in report.jets:
@@ -77,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dl4phys.data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    if importlib.util.find_spec("dl4phys.data.generate") is not None:  # absent from the students' copy
+        _instructor_commands(sub)
+    dl = sub.add_parser("download", help="download the top-tagging reference dataset")
+    dl.add_argument("--dest", required=True)
+    dl.add_argument("--base-url", default=None, help="mirror to use instead of the Zenodo record")
+    dl.add_argument("--files", nargs="+", default=None, help="subset of train.h5 val.h5 test.h5")
+    dl.set_defaults(func=_cmd_download)
+    return parser
+
+
+def _instructor_commands(sub) -> None:
     gen = sub.add_parser("generate", help="regenerate the shipped sample and the hidden split")
     gen.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     gen.add_argument("--workdir", default=None, help="chunk files for resuming (default ~/.cache/dl4phys/jetgen)")
@@ -88,13 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
     plots.add_argument("--out", required=True)
     plots.add_argument("--split", default="train", choices=["train", "valid", "test"])
     plots.set_defaults(func=_cmd_plots)
-
-    dl = sub.add_parser("download", help="download the top-tagging reference dataset")
-    dl.add_argument("--dest", required=True)
-    dl.add_argument("--base-url", default=None, help="mirror to use instead of the Zenodo record")
-    dl.add_argument("--files", nargs="+", default=None, help="subset of train.h5 val.h5 test.h5")
-    dl.set_defaults(func=_cmd_download)
-    return parser
 
 
 def main(argv=None) -> int:

@@ -115,12 +115,47 @@ class SplitPlan:
         return sizes
 
 
-#: The committed data. Train and valid are shipped in the package; test is the hidden split.
+#: The seed of this module's test split: a public stand-in. The hidden split's own seed is the
+#: instructor's setting (:func:`hidden_split_seed`), never in the package or the students' repository.
+PUBLIC_TEST_SEED = 1
+#: The instructor's file in the hidden-data folder that holds the hidden split's seed (``test_seed = N``).
+HIDDEN_SEED_FILE = "seed.toml"
+
+#: The committed data. Train and valid are shipped in the package (their seeds are public); with
+#: these defaults the test split is one of the same size that is *not* the hidden split:
+#: :func:`instructor_plan` (``make data``) puts the hidden split's seed in its place.
 DEFAULT_PLAN: tuple[SplitPlan, ...] = (
     SplitPlan("train", seed=20240101, jets_per_class=8000),
     SplitPlan("valid", seed=20240202, jets_per_class=2000),
-    SplitPlan("test", seed=20240303, jets_per_class=5000),
+    SplitPlan("test", seed=PUBLIC_TEST_SEED, jets_per_class=5000),
 )
+
+
+class HiddenSeedUnavailable(RuntimeError):
+    """The hidden split's seed is not on this machine (it lives with the instructor); the message is one line."""
+
+
+def hidden_split_seed(folder=None) -> int:
+    """The hidden split's seed: ``test_seed`` of ``seed.toml`` in the hidden-data folder (default
+    :func:`~dl4phys.data.io.hidden_data_dir`); :class:`HiddenSeedUnavailable` where it is absent."""
+    import tomllib
+
+    path = Path(folder or hidden_data_dir()) / HIDDEN_SEED_FILE
+    try:
+        seed = tomllib.loads(path.read_text())["test_seed"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise HiddenSeedUnavailable(
+            f"the hidden split's seed is the instructor's setting `test_seed = N` in {path} ({type(exc).__name__}); "
+            "without it only the shipped sample can be made: generate --splits train valid") from None
+    if not isinstance(seed, int) or seed == PUBLIC_TEST_SEED:
+        raise HiddenSeedUnavailable(f"{path}: test_seed must be an integer other than the public {PUBLIC_TEST_SEED}")
+    return seed
+
+
+def instructor_plan(folder=None) -> tuple[SplitPlan, ...]:
+    """:data:`DEFAULT_PLAN` with the hidden split's own seed (:func:`hidden_split_seed`): what ``make data`` makes."""
+    seed = hidden_split_seed(folder)
+    return tuple(SplitPlan(p.name, seed, p.jets_per_class, p.chunk_jets) if p.name == "test" else p for p in DEFAULT_PLAN)
 
 
 def chunk_seed(split_seed: int, cls: str, index: int) -> int:

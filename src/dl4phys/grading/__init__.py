@@ -11,6 +11,7 @@
 :mod:`.cases`       demo and hostile submissions as patch files
 :mod:`.demo`        release, grade, feedback and report of the demo cases
 :mod:`.lectures`    the README's table of "open in" badges
+:mod:`.publish`     the students' repository: releases and the student package, nothing of the instructor's
 :mod:`.tamper`      the static scan for code that looks like cheating
 ==================  =====================================================================
 

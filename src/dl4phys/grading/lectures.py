@@ -50,20 +50,31 @@ def notebook_title(path: Path) -> str:
     return path.stem.replace("_", " ")
 
 
-def lecture_table(course_root: Path) -> str:
-    """The badge table of the release notebooks of the course at ``course_root``."""
-    release = Path(course_root) / "release"
-    repo, branch = repository_setting(Path(course_root) / "pyproject.toml")
+def release_notebooks(release: Path, folder: str = "release") -> list[tuple[str, str]]:
+    """(title, path in the repository) of every notebook of a release folder that sits at ``folder`` in its repository."""
+    return [(notebook_title(path), f"{folder}/{path.relative_to(release).as_posix()}")
+            for path in sorted(Path(release).glob("*/*.ipynb"))]
+
+
+def badge_table(notebooks: list[tuple[str, str]], repo: str, branch: str) -> str:
+    """The markdown table of ``notebooks`` ((title, path)) with a badge per platform, opening them in the
+    GitHub repository ``repo`` (owner/name) at ``branch``."""
     rows = [("Notebook",) + tuple(name for name, *_ in PLATFORMS)]
-    for path in sorted(release.glob("*/*.ipynb")):
-        rel = path.relative_to(release.parent).as_posix()
-        badges = tuple(f"[![{alt}]({image})]({link.format(repo=repo, branch=branch, path=rel)})"
+    for title, path in notebooks:
+        badges = tuple(f"[![{alt}]({image})]({link.format(repo=repo, branch=branch, path=path)})"
                        for _, image, alt, link in PLATFORMS)
-        rows.append((notebook_title(path),) + badges)
+        rows.append((title,) + badges)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join(":" + "-" * (w + 1) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def lecture_table(course_root: Path) -> str:
+    """The badge table of the release notebooks of the course at ``course_root``, in the students' repository
+    (which holds them at the same paths, ``release/<assignment>/``)."""
+    repo, branch = repository_setting(Path(course_root) / "pyproject.toml")
+    return badge_table(release_notebooks(Path(course_root) / "release"), repo, branch)
 
 
 def updated_readme(readme: str, table: str) -> str:

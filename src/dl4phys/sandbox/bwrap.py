@@ -45,6 +45,7 @@ class SandboxLayout:
     env: dict[str, str] = field(default_factory=dict)
     privileged: bool = False  # bwrap runs as root: keep CAP_SETUID/SETGID for the entry's drop to the kernel user
     python_paths: list[str] = field(default_factory=list)  # the interpreter, the venv, the package (read-only)
+    import_path: str = ""  # the folder the grader imports dl4phys from: the kernel imports that same copy
 
 
 def _system(args: list[str]) -> None:
@@ -92,6 +93,8 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp", "USER": "student",
            "LOGNAME": "student", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
            "MPLCONFIGDIR": f"{HOME}/.matplotlib", "DL4PHYS_RECORDS": RECORDS_MOUNT, **layout.env}
+    if layout.import_path:  # a package found through PYTHONPATH or a checkout, not the venv's own install
+        env.setdefault("PYTHONPATH", layout.import_path)
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     # The sandbox's own root is a tmpfs that would take files written to, say, ``/``: make it read-only.
@@ -114,8 +117,13 @@ def python_paths() -> list[str]:
     """The interpreter's installation, the virtual environment, any other package folder on the grader's
     path (``site-packages`` added by ``.pth`` files), and the course package itself. Never the current
     folder or a course folder: only folders of installed packages are shown to the kernel."""
-    import dl4phys
-
     sites = [p for p in sys.path if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")
              and os.path.isdir(p)]
-    return [sys.base_prefix, sys.prefix, *sites, str(Path(dl4phys.__file__).resolve().parent)]
+    return [sys.base_prefix, sys.prefix, *sites, str(package_dir())]
+
+
+def package_dir() -> Path:
+    """The folder of the course package this process imported (bound read-only into the sandbox)."""
+    import dl4phys
+
+    return Path(dl4phys.__file__).resolve().parent

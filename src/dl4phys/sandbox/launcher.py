@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     import psutil
 
     from . import bwrap_path
-    from .bwrap import SandboxLayout, bwrap_arguments, python_paths
+    from .bwrap import SandboxLayout, bwrap_arguments, package_dir, python_paths
 
     parser = argparse.ArgumentParser(prog="python -m dl4phys.sandbox.launcher")
     parser.add_argument("--private", required=True, help="the grader's own folder of this kernel (exit reason)")
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(item.split("=", 1) for item in args.env)
     layout = SandboxLayout(ipc_dir=args.ipc, records_dir=args.records, passwd_fd=passwd, group_fd=group,
                            tmp_bytes=args.tmp_mb * 2**20, readonly=args.readonly, files=files, env=env,
-                           privileged=root, python_paths=python_paths())
+                           privileged=root, python_paths=python_paths(),
+                           import_path=str(package_dir().parent))
     entry = [sys.executable, "-m", "dl4phys.sandbox.entry", "--nproc", str(_process_limit(args.max_processes, root))]
     if root:
         entry += ["--uid", str(uid), "--gid", str(gid)]
