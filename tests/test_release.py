@@ -68,3 +68,12 @@ def test_release_folder_holds_only_released_assignments():
     assert sorted(p.name for p in release.iterdir()) == ASSIGNMENTS
     for path in release.rglob("*"):
         assert path.suffix in {".ipynb", ""} or path.is_dir(), f"unexpected file in release/: {path}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_intro_states_the_graders_limits_and_its_lecture(assignment):
+    """Does each release intro state the grader's time limits next to the measured run time, and name its lecture or reading?"""
+    intro = nbformat.read(next((REPO / "release" / assignment).glob("*.ipynb")), as_version=4).cells[1].source
+    assert "longer than 5 minutes" in intro and "30 minutes in all" in intro
+    assert "lewtun/dl4phys/blob/main/lecture0" in intro or "reading" in intro.lower() or "arXiv" in intro
+    assert re.search(r"\d+ (s|min)", intro), "state the measured run time"
