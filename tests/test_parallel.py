@@ -83,19 +83,6 @@ def postgres_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_postgres_gradebook_with_two_workers_matches_sqlite(tmp_path, postgres_url, serial):
-    """Does a class graded through a PostgreSQL gradebook with 2 workers get the grades SQLite gives?"""
-    students, cells = serial
-    course = scratch_course(tmp_path / "pg", database=postgres_url)
-    _submitted(course)
-    outcomes = grading.grade(course, ASSIGNMENT, students, workers=2, unsafe=UNSAFE)
-    assert all(o.ok for o in outcomes), outcomes
-    assert not (course.root / "gradebook.db").exists(), "grades must go to the server, not to a local file"
-    assert _cells(course, students) == cells
-    table, _ = grading.report(course)
-    assert "perfect" in table
-
-
 class _DaskCluster:
     """A Dask scheduler and two workers as separate processes on 127.0.0.1, started as dask-jobqueue starts them."""
 
@@ -125,10 +112,11 @@ class _DaskCluster:
             process.wait()
 
 
-def test_a_dask_cluster_with_a_worker_killed_grades_each_student_once(tmp_path, serial, monkeypatch):
-    """On a scheduler and two worker processes, with one worker killed mid-run, is every student graded exactly once, as serially?"""
+def test_a_cluster_into_postgres_with_a_worker_killed_grades_each_student_once(tmp_path, serial, postgres_url, monkeypatch):
+    """On a Dask scheduler and two worker processes, into a PostgreSQL gradebook, with one worker killed mid-run,
+    is every student graded exactly once, with the grades the serial SQLite run gives?"""
     students, cells = serial
-    course = scratch_course(tmp_path / "course")
+    course = scratch_course(tmp_path / "course", database=postgres_url)
     _submitted(course)
     imported = []
     original = grading.parallel.import_grades
@@ -155,7 +143,10 @@ def test_a_dask_cluster_with_a_worker_killed_grades_each_student_once(tmp_path, 
     assert cluster.workers[1].returncode == -signal.SIGKILL, "a worker was killed during the run"
     assert all(o.ok for o in outcomes), outcomes
     assert sorted(imported) == sorted(students), "each student's grades are written once"
+    assert not (course.root / "gradebook.db").exists(), "grades must go to the server, not to a local file"
     assert _cells(course, students) == cells
+    table, _ = grading.report(course)
+    assert "perfect" in table
 
 
 def test_grading_workers_share_the_cores_between_their_notebooks():
