@@ -63,6 +63,36 @@ def test_sandboxed_kernels_read_the_graders_feature_cache_but_cannot_write_it(tm
     assert sorted(p.name for p in folder.iterdir()) == [f"v{splits.FEATURES_VERSION}-{digest}.npy"]
 
 
+READS_WEIGHTS = """
+import os
+from dl4phys.data.pretrained import resnet18_weights, weights_dir
+state = resnet18_weights(download=False)
+assert state is not None and float(state["fc.bias"][0]) == 7.0, "the instructor's weights were not read"
+try:
+    open(weights_dir() / "written-by-student.pth", "w")
+except OSError:
+    print("weights read, not writable")
+"""
+
+
+def test_sandboxed_kernels_read_the_pretrained_weights_but_cannot_write_them(tmp_path, monkeypatch):
+    """Do sandboxed notebooks (offline) get the pretrained weights the instructor downloaded, read-only?"""
+    import torch
+
+    from dl4phys.data import pretrained
+
+    monkeypatch.setenv("DL4PHYS_CACHE", str(tmp_path / "cache"))
+    folder = pretrained.weights_dir()
+    folder.mkdir(parents=True)
+    torch.save({"fc.bias": torch.tensor([7.0, 7.0])}, folder / pretrained.RESNET18_URL.rsplit("/", 1)[-1])
+    course = parallel.grading_course(scratch_course(tmp_path / "course"), "hw02_gradient_descent")
+    settings = course.config.SandboxKernelManager
+    assert str(folder) in settings.readonly_paths and settings.kernel_env["DL4PHYS_CACHE"] == str(tmp_path / "cache")
+    (tmp_path / "work").mkdir()
+    assert "weights read, not writable" in _run(course.config, READS_WEIGHTS, tmp_path / "work")
+    assert [p.name for p in folder.iterdir()] == [pretrained.RESNET18_URL.rsplit("/", 1)[-1]]
+
+
 def test_feature_cache_is_warmed_for_the_jet_assignments_only():
     """Does the grader compute jet features ahead only for assignments whose notebooks use them?"""
     course = scratch_course(REPO / ".unused")

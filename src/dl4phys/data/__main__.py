@@ -1,4 +1,4 @@
-"""Command line of the jet data: ``python -m dl4phys.data {generate,plots,download}``.
+"""Command line of the course data: ``python -m dl4phys.data {generate,plots,download,weights}``.
 
 * ``generate [--workers N] [--workdir DIR] [--splits train valid test]`` regenerates the
   shipped sample (``dl4phys/data/sample/{train,valid}.h5``) and the hidden split
@@ -8,9 +8,11 @@
   multiplicity for top and QCD jets.
 * ``download --dest DIR [--base-url URL] [--files ...]`` fetches the reference dataset and
   prints the md5 of each file (also written to ``DIR/MD5SUMS``).
+* ``weights [--dest DIR] [--url URL]`` fetches the ImageNet weights of ResNet-18 (homework 4) into the
+  course cache once, where the grader shows them to the sandboxed notebooks (:mod:`dl4phys.data.pretrained`).
 
 ``generate`` and ``plots`` are the instructor's: the students' copy of the package has neither
-module, and offers only ``download``.
+module, and offers only ``download`` and ``weights``.
 
 Errors are reported on one line (``error: ...``) with exit status 2.
 """
@@ -80,6 +82,18 @@ def _cmd_download(args) -> int:
     return 0
 
 
+def _cmd_weights(args) -> int:
+    from .pretrained import RESNET18_URL, WeightsUnavailable, download_weights
+
+    try:
+        path = download_weights(args.url or RESNET18_URL, args.dest, progress=not args.quiet)
+    except WeightsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"weights: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dl4phys.data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--base-url", default=None, help="mirror to use instead of the Zenodo record")
     dl.add_argument("--files", nargs="+", default=None, help="subset of train.h5 val.h5 test.h5")
     dl.set_defaults(func=_cmd_download)
+
+    weights = sub.add_parser("weights", help="download the ImageNet weights of ResNet-18 into the course cache")
+    weights.add_argument("--dest", default=None, help="folder (default: the course cache's weights/ folder)")
+    weights.add_argument("--url", default=None, help="where to fetch them (default: torchvision's URL)")
+    weights.add_argument("--quiet", action="store_true", help="no progress bar")
+    weights.set_defaults(func=_cmd_weights)
     return parser
 
 

@@ -1,8 +1,10 @@
 """``grade``: autograde every submission of an assignment, one after another or in parallel on Dask.
 
 Before any student: bubblewrap must be there (or ``unsafe``), the jet features the notebooks read are
-computed once and shown to the kernels read-only, the assignment is in the gradebook, and the
-reference records of its hidden tests are computed once on this machine (:mod:`dl4phys.judging.reference`).
+computed once and shown to the kernels read-only (as are the pretrained weights of
+:mod:`dl4phys.data.pretrained`, which the instructor downloads once), the assignment is in the gradebook,
+and the reference records of its hidden tests are computed once on this machine
+(:mod:`dl4phys.judging.reference`).
 
 In parallel (``workers > 1`` on a Dask ``LocalCluster``, or an existing cluster's ``scheduler``), each
 task grades one student against a private SQLite copy of the assignment's gradebook entries and returns
@@ -39,7 +41,7 @@ def reads_jet_features(course: Course, assignment: str) -> bool:
 def grading_course(course: Course, assignment: str, unsafe: bool = False) -> Course:
     """The course as this run grades ``assignment``: sandbox or not, and the grader's caches shown read-only."""
     from .. import sandbox
-    from ..data import splits
+    from ..data import pretrained, splits
 
     if unsafe:
         return course.with_overrides({"SandboxedExecute": {"sandbox": False}})
@@ -51,10 +53,12 @@ def grading_course(course: Course, assignment: str, unsafe: bool = False) -> Cou
     env = dict(settings.get("kernel_env", {}))
     if reads_jet_features(course, assignment):
         splits.warm_feature_cache()  # once per machine: the notebooks then read the features, not recompute them
-    features = splits.feature_cache_dir()
-    if features.is_dir():  # computed by the grader: read, never written, by kernels
-        readonly.append(str(features))
-        env["DL4PHYS_CACHE"] = str(splits.cache_root())
+    # The jet features the grader computed, and the pretrained weights the instructor downloaded
+    # (`python -m dl4phys.data weights`): read, never written, by kernels, which have no network.
+    for folder in (splits.feature_cache_dir(), pretrained.weights_dir()):
+        if folder.is_dir():
+            readonly.append(str(folder))
+            env["DL4PHYS_CACHE"] = str(splits.cache_root())
     return course.with_overrides({"SandboxKernelManager": {"readonly_paths": readonly, "kernel_env": env}})
 
 
