@@ -220,6 +220,105 @@ def test_probe_records_a_meta_device_result_without_values(tmp_path, monkeypatch
     assert judge_cell(reference, wrong, 1).points == 0
 
 
+class _SeparateProjections(torch.nn.Module):
+    """Multi-head self-attention written by hand with separate (d, d) query, key, value and output weights.
+
+    ``transposed``: the weights are used as ``x @ W`` (not as nn.Linear's ``x @ W.T``); ``heads``: how the
+    forward splits the features into heads ("contiguous", as nn.MultiheadAttention, or "interleaved").
+    """
+
+    def __init__(self, dim, num_heads, generator, transposed=False, heads="contiguous"):
+        super().__init__()
+        self.num_heads, self.transposed, self.heads = num_heads, transposed, heads
+        for name in ("wq", "wk", "wv", "wo"):
+            setattr(self, name, torch.nn.Parameter(0.4 * torch.randn(dim, dim, generator=generator, dtype=torch.float64)))
+        for name in ("bq", "bk", "bv", "bo"):
+            setattr(self, name, torch.nn.Parameter(0.4 * torch.randn(dim, generator=generator, dtype=torch.float64)))
+
+    def forward(self, x, key_padding_mask=None):
+        batch, n, dim = x.shape
+        hd = dim // self.num_heads
+        lin = (lambda t, w, b: t @ w + b) if self.transposed else (lambda t, w, b: t @ w.T + b)
+        if self.heads == "contiguous":
+            split = lambda t: t.reshape(batch, n, self.num_heads, hd).transpose(1, 2)
+            merge = lambda t: t.transpose(1, 2).reshape(batch, n, dim)
+        else:
+            split = lambda t: t.reshape(batch, n, hd, self.num_heads).permute(0, 3, 1, 2)
+            merge = lambda t: t.permute(0, 2, 3, 1).reshape(batch, n, dim)
+        q, k, v = (split(lin(x, w, b)) for w, b in ((self.wq, self.bq), (self.wk, self.bk), (self.wv, self.bv)))
+        logits = q @ k.transpose(-1, -2) / hd ** 0.5
+        if key_padding_mask is not None:
+            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+        return lin(merge(torch.softmax(logits, dim=-1) @ v), self.wo, self.bo)
+
+
+def _attention_group(module, x, mask, x1):
+    """What hw06's probe records for the multi_head_self_attention relation."""
+    named = list(module.named_parameters())
+    with torch.no_grad():
+        return dict(names=np.array([n for n, _ in named]), shapes=np.array([",".join(map(str, p.shape)) for _, p in named]),
+                    values=np.concatenate([p.detach().numpy().ravel() for _, p in named]), x=x.numpy(), mask=mask.numpy(),
+                    out=module(x, mask if mask.any() else None).numpy(), x1=x1.numpy(), out1=module(x1).numpy(),
+                    num_heads=np.array(2), rtol=np.array(1e-8), atol=np.array(1e-10))
+
+
+def test_multi_head_attention_is_judged_by_behaviour_not_layout():
+    """Does the relation pass correct modules with a packed or separate, as-stored or transposed layout, and fail wrong ones?"""
+    from dl4phys.judging.relations import RELATIONS
+
+    rule = RELATIONS["multi_head_self_attention"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 8, generator=gen, dtype=torch.float64)
+    mask = torch.zeros(3, 5, dtype=torch.bool)
+    mask[0, 3:] = True
+    x1 = torch.randn(4, 1, 8, generator=gen, dtype=torch.float64)
+    reference = _attention_group(_SeparateProjections(8, 2, gen), x, mask, x1)
+    packed = torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for p in packed.parameters():
+            p.copy_(0.4 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+
+    class Packed(torch.nn.Module):  # PyTorch's own module: one (3d, d) in_proj_weight [q; k; v]
+        def __init__(self):
+            super().__init__()
+            self.mha = packed.train()
+
+        def forward(self, x, key_padding_mask=None):
+            return self.mha(x, x, x, key_padding_mask=key_padding_mask, need_weights=False)[0]
+
+    for correct in (Packed(), _SeparateProjections(8, 2, gen), _SeparateProjections(8, 2, gen, transposed=True)):
+        assert rule(_attention_group(correct, x, mask, x1), reference) == (True, "")
+    wrong = {"interleaved heads": _SeparateProjections(8, 2, gen, heads="interleaved")}
+    ignores_mask = _SeparateProjections(8, 2, gen)
+    ignores_mask.forward = lambda x, key_padding_mask=None, m=ignores_mask: _SeparateProjections.forward(m, x)
+    wrong["ignores the mask"] = ignores_mask
+    for what, module in wrong.items():
+        ok, reason = rule(_attention_group(module, x, mask, x1), reference)
+        assert not ok and "closest differs" in reason, what
+    scaled = _attention_group(_SeparateProjections(8, 2, gen), x, mask, x1)
+    scaled["out1"] = 1.01 * scaled["out1"]  # a one-particle output that no value and output projection explain
+    assert not rule(scaled, reference)[0]
+    other_inputs = _attention_group(_SeparateProjections(8, 2, gen), x + 1, mask, x1)
+    assert rule(other_inputs, reference) == (False, "was recorded for other inputs than the test's")
+    too_few = dict(reference, names=reference["names"][:2], shapes=reference["shapes"][:2], values=reference["values"][:128])
+    assert "needs four" in rule(too_few, reference)[1]
+
+
+def test_unchanged_relation_compares_each_variant_with_the_base():
+    """Does 'unchanged' pass variants within the reference's atol, and fail a changed, constant or non-finite result?"""
+    from dl4phys.judging.relations import RELATIONS
+
+    rule = RELATIONS["unchanged"]
+    base = np.array([[0.1, 0.2], [0.5, -0.3], [1.0, 0.0]])
+    reference = {"base": base, "shuffled": base, "atol": np.array(1e-6), "min_spread": np.array(1e-3)}
+    assert rule(dict(reference, shuffled=base + 1e-8, atol=np.array(1.0)), reference) == (True, "")
+    ok, reason = rule(dict(reference, shuffled=base + 1e-3), reference)
+    assert not ok and reason.startswith("shuffled: changed by up to 1.00e-03")
+    assert not rule(dict(reference, base=np.ones((3, 2)), shuffled=np.ones((3, 2))), reference)[0]  # ignores its input
+    assert not rule(dict(reference, shuffled=base * np.nan), reference)[0]
+    assert not rule(dict(reference, base=base[:2], shuffled=base[:2]), reference)[0]
+
+
 def test_repository_root_is_the_course():
     """Is this repository a course folder (the tests grade it)?"""
     assert (REPO / "nbgrader_config.py").is_file() and SOURCE.is_dir()
