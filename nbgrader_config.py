@@ -47,9 +47,11 @@ c.OverwriteCells.add_missing_cells = True
 c.Execute.timeout = 300
 # The kernel's own start-up warnings go to the grader's terminal, not to the notebook.
 c.Execute.extra_arguments = [
-    "--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR",
+    "--HistoryManager.hist_file=:memory:",
+    "--IPKernelApp.log_level=ERROR",
     # The tamper guard's snapshot, before any student code (defence in depth: the judge decides).
-    "--IPKernelApp.exec_lines=__import__('dl4phys.sandbox.guard').sandbox.guard.snapshot()"]
+    "--IPKernelApp.exec_lines=__import__('dl4phys.sandbox.guard').sandbox.guard.snapshot()",
+]
 
 # nbgrader scores any stderr output in an unjudged test cell as a failure. Python warnings (torch,
 # fastai, matplotlib) and progress bars write to stderr: drop those outputs before scoring.
@@ -60,10 +62,23 @@ c.IgnorePattern.enabled = True
 # the sandbox, let the judge decide every probed test cell from the kernel's records (never from the
 # kernel's own report), then save the grades.
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, GuardTestCells, CheckCellMetadata]
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    GuardTestCells,
+    CheckCellMetadata,
+]
 c.Autograde.autograde_preprocessors = [
-    SandboxedExecute, IgnorePattern, JudgeTestCells, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata]
+    SandboxedExecute,
+    IgnorePattern,
+    JudgeTestCells,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
 c.SandboxedExecute.kernel_name = "dl4phys-sandbox"
 c.SandboxedExecute.max_output_bytes = 64_000  # per output (stream, display data, result, traceback)
 c.SandboxedExecute.max_cell_output_bytes = 256_000  # per cell, in all

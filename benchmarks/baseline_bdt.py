@@ -74,8 +74,14 @@ def main(argv=None) -> int:
     y = np.concatenate([train["label"].to_numpy(), valid["label"].to_numpy()])
     is_valid = np.r_[np.zeros(len(train), bool), np.ones(len(valid), bool)]
     clf = HistGradientBoostingClassifier(
-        max_iter=1000, learning_rate=0.05, max_leaf_nodes=31, l2_regularization=1.0,
-        early_stopping=True, validation_fraction=None, n_iter_no_change=30, random_state=args.seed,
+        max_iter=1000,
+        learning_rate=0.05,
+        max_leaf_nodes=31,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=None,
+        n_iter_no_change=30,
+        random_state=args.seed,
     )
     # Early stopping on the valid split: sklearn takes a held-out fraction of what it is
     # given, so fit on train with valid passed as the validation set where supported.
@@ -98,12 +104,16 @@ def main(argv=None) -> int:
         idx = rng.integers(0, len(yt), len(yt))
         boots_auc.append(roc_auc_score(yt[idx], score[idx]))
 
-    print(f"features: {len(FEATURES)} (tau_N^beta, N=1..6, beta=0.5,1,2; mass; pT); "
-          f"train {len(train)} jets, valid {len(valid)} jets, {test_name} {len(test)} jets")
+    print(
+        f"features: {len(FEATURES)} (tau_N^beta, N=1..6, beta=0.5,1,2; mass; pT); "
+        f"train {len(train)} jets, valid {len(valid)} jets, {test_name} {len(test)} jets"
+    )
     print(f"time: features {t_feat:.1f} s, fit {t_fit:.1f} s ({clf.n_iter_} boosting iterations)")
     print(f"BDT on {test_name}: AUC = {auc:.4f} +- {np.std(boots_auc):.4f} (bootstrap)   accuracy = {acc:.4f}")
-    print(f"BDT on {test_name}: 1/eps_B(eps_S=0.3) = {rej:.0f}  ({n_pass} of {n_bkg} QCD jets pass; "
-          f"68% Poisson interval {rej_lo:.0f} - {rej_hi:.0f})")
+    print(
+        f"BDT on {test_name}: 1/eps_B(eps_S=0.3) = {rej:.0f}  ({n_pass} of {n_bkg} QCD jets pass; "
+        f"68% Poisson interval {rej_lo:.0f} - {rej_hi:.0f})"
+    )
     print("Landscape paper, reference dataset (Delphes), AUC / accuracy / 1/eps_B(0.3):")
     for name, (a, c, r) in LANDSCAPE.items():
         print(f"  {name:<55} {a:.3f} / {c:.3f} / {r}")

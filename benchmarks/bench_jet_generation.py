@@ -61,14 +61,18 @@ def main(argv=None) -> int:
         ev_rate = pythia_event_rate(cls, args.events)
         jet_rate, jets_per_event = pipeline_rate(cls, args.jets)
         rows[cls] = (ev_rate, jet_rate, jets_per_event)
-        print(f"{cls:>4}: Pythia {ev_rate:7.1f} events/s/core | pipeline {jet_rate:7.1f} jets/s/core "
-              f"| {jets_per_event:.2f} accepted jets/event | ratio jets/s : events/s = {jet_rate / ev_rate:.2f}")
+        print(
+            f"{cls:>4}: Pythia {ev_rate:7.1f} events/s/core | pipeline {jet_rate:7.1f} jets/s/core "
+            f"| {jets_per_event:.2f} accepted jets/event | ratio jets/s : events/s = {jet_rate / ev_rate:.2f}"
+        )
     # Equal numbers of both classes: time per (top + QCD) pair of jets.
     combined_jets = 2.0 / (1.0 / rows["top"][1] + 1.0 / rows["qcd"][1])
     combined_events = 2.0 / (1.0 / rows["top"][0] + 1.0 / rows["qcd"][0])
-    print(f"both: {combined_jets:.1f} jets/s/core for a balanced sample; Pythia {combined_events:.1f} events/s/core; "
-          f"ratio {combined_jets / combined_events:.2f}; target >= 60 jets/s/core: "
-          f"{'met' if combined_jets >= 60 else 'NOT met'}")
+    print(
+        f"both: {combined_jets:.1f} jets/s/core for a balanced sample; Pythia {combined_events:.1f} events/s/core; "
+        f"ratio {combined_jets / combined_events:.2f}; target >= 60 jets/s/core: "
+        f"{'met' if combined_jets >= 60 else 'NOT met'}"
+    )
     if args.parallel:
         workers = os.cpu_count() or 1
         plan = gen.SplitPlan("valid", seed=777, jets_per_class=workers * 250)
@@ -77,8 +81,10 @@ def main(argv=None) -> int:
             gen.run_tasks(gen.chunk_tasks(plan), tmp, workers=workers, progress=False)
             dt = time.perf_counter() - t0
         n = 2 * plan.jets_per_class
-        print(f"parallel: {n} jets on {workers} workers in {dt:.1f} s = {n / dt:.1f} jets/s "
-              f"({n / dt / workers:.1f} jets/s/core, process start-up included)")
+        print(
+            f"parallel: {n} jets on {workers} workers in {dt:.1f} s = {n / dt:.1f} jets/s "
+            f"({n / dt / workers:.1f} jets/s/core, process start-up included)"
+        )
     return 0
 
 

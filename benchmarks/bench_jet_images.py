@@ -54,20 +54,26 @@ def main() -> None:
     print(f"{args.jets} jets of shape {jets.shape[1:]}, {os.cpu_count()} CPUs visible, numpy {np.__version__}")
 
     start = time.perf_counter()
-    images = np.concatenate([jet_images(jets[k:k + args.chunk]) for k in range(0, len(jets), args.chunk)])
+    images = np.concatenate([jet_images(jets[k : k + args.chunk]) for k in range(0, len(jets), args.chunk)])
     batch_s = time.perf_counter() - start
-    print(f"jet_images (vectorised, chunks of {args.chunk}): {batch_s:.1f} s for {args.jets} jets "
-          f"({args.jets / batch_s:,.0f} jets/s)")
+    print(
+        f"jet_images (vectorised, chunks of {args.chunk}): {batch_s:.1f} s for {args.jets} jets "
+        f"({args.jets / batch_s:,.0f} jets/s)"
+    )
 
     n_loop = min(args.loop_jets, args.jets)
     start = time.perf_counter()
     looped = np.stack([jet_image(jet) for jet in jets[:n_loop]])
     loop_s = time.perf_counter() - start
-    print(f"loop over jet_image: {loop_s:.1f} s for {n_loop} jets ({n_loop / loop_s:,.0f} jets/s), "
-          f"so about {loop_s * args.jets / n_loop:.0f} s for {args.jets} jets")
+    print(
+        f"loop over jet_image: {loop_s:.1f} s for {n_loop} jets ({n_loop / loop_s:,.0f} jets/s), "
+        f"so about {loop_s * args.jets / n_loop:.0f} s for {args.jets} jets"
+    )
     same = np.all(np.isclose(images[:n_loop], looped, atol=1e-9), axis=(1, 2)).mean()
-    print(f"speed-up {loop_s * args.jets / n_loop / batch_s:.1f}x; identical images: {same:.2%} of {n_loop} jets; "
-          f"bound of the assignment (10^5 jets < 60 s): {'met' if batch_s * 1e5 / args.jets < 60 else 'NOT met'}")
+    print(
+        f"speed-up {loop_s * args.jets / n_loop / batch_s:.1f}x; identical images: {same:.2%} of {n_loop} jets; "
+        f"bound of the assignment (10^5 jets < 60 s): {'met' if batch_s * 1e5 / args.jets < 60 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ ASSIGNMENTS = ["hw02_gradient_descent", "hw03_backprop"]
 
 
 def _course(root: Path, n: int, **overrides) -> tuple[grading.Course, dict[str, list[str]]]:
-    course = grading.Course(root=root, source=ROOT / "source", config_file=ROOT / "nbgrader_config.py",
-                            cases=ROOT / "tests" / "submissions", overrides=overrides)
+    course = grading.Course(
+        root=root,
+        source=ROOT / "source",
+        config_file=ROOT / "nbgrader_config.py",
+        cases=ROOT / "tests" / "submissions",
+        overrides=overrides,
+    )
     grading.release(course, ASSIGNMENTS)
     students: dict[str, list[str]] = {a: [] for a in ASSIGNMENTS}
     cases = itertools.cycle([(a, c, p) for a in ASSIGNMENTS for c, p in cases_in(course.cases / a).items()])
@@ -51,9 +56,13 @@ def plain_nbgrader(root: Path, n: int) -> float:
     from nbgrader.converters import Autograde
 
     defaults = Autograde()
-    plain = {"Autograde": {"sanitize_preprocessors": list(defaults.sanitize_preprocessors),
-                           "autograde_preprocessors": list(defaults.autograde_preprocessors)},
-             "Execute": {"extra_arguments": ["--HistoryManager.hist_file=:memory:"]}}
+    plain = {
+        "Autograde": {
+            "sanitize_preprocessors": list(defaults.sanitize_preprocessors),
+            "autograde_preprocessors": list(defaults.autograde_preprocessors),
+        },
+        "Execute": {"extra_arguments": ["--HistoryManager.hist_file=:memory:"]},
+    }
     course, _ = _course(root, n, **plain)
     api = grading.nbgrader_api(course)
     start = time.perf_counter()
@@ -89,8 +98,10 @@ def main() -> None:
         t_parallel = course_grade(scratch / "parallel", args.submissions, args.workers, unsafe)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"submissions: {args.submissions} ({', '.join(ASSIGNMENTS)}), cores: {os.cpu_count()}, "
-          f"sandbox: {'off' if unsafe else 'bubblewrap'}")
+    print(
+        f"submissions: {args.submissions} ({', '.join(ASSIGNMENTS)}), cores: {os.cpu_count()}, "
+        f"sandbox: {'off' if unsafe else 'bubblewrap'}"
+    )
     print(f"plain nbgrader autograde, serial      : {t_plain:7.1f} s  ({t_plain / args.submissions:.1f} s per submission)")
     print(f"grade --workers 1 (sandbox and judges) : {t_serial:7.1f} s  (references computed once, included)")
     print(f"grade --workers {args.workers:<2}                    : {t_parallel:7.1f} s")

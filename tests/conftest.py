@@ -31,8 +31,9 @@ def assignment_marker(assignment: str) -> str:
 def scratch_course(root: Path, **kwargs) -> grading.Course:
     """A course folder at ``root`` that grades this repository's assignments (source, settings, cases)."""
     kwargs.setdefault("release", root / "release")
-    return grading.Course(root=root, source=SOURCE, config_file=REPO / "nbgrader_config.py",
-                          cases=REPO / "tests" / "submissions", **kwargs)
+    return grading.Course(
+        root=root, source=SOURCE, config_file=REPO / "nbgrader_config.py", cases=REPO / "tests" / "submissions", **kwargs
+    )
 
 
 def pytest_configure(config):
@@ -78,8 +79,9 @@ class GradedCourse:
         grading.release(self.course, [assignment])
         students = grading.submit_demo_cases(self.course, assignment)
         # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
-        self.outcomes += grading.grade(self.course, assignment, students, unsafe=sandbox.bwrap_path() is None,
-                                       workers=GRADING_WORKERS)
+        self.outcomes += grading.grade(
+            self.course, assignment, students, unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS
+        )
 
     def score(self, assignment: str, student: str) -> tuple[float, float]:
         self.ensure(assignment)
@@ -113,8 +115,9 @@ def case_notebook(assignment: str, case: str, folder: Path) -> Path:
     """The notebook of a demo case, built from the committed release into ``folder``; its path."""
     from dl4phys.grading.cases import build_case
 
-    build_case(REPO / "tests" / "submissions" / assignment / f"{case}.toml", REPO / "release" / assignment,
-               SOURCE / assignment, folder)
+    build_case(
+        REPO / "tests" / "submissions" / assignment / f"{case}.toml", REPO / "release" / assignment, SOURCE / assignment, folder
+    )
     return next(folder.glob("*.ipynb"))
 
 

@@ -71,9 +71,7 @@ def _brute_tau(particles, axes, beta, r0=0.8):
     for p in particles:
         pt = math.hypot(p[1], p[2])
         y, phi = _rap_phi(p)
-        dmin = min(
-            math.hypot(y - ay, min(abs(phi - aphi), 2 * math.pi - abs(phi - aphi))) for ay, aphi in axes
-        )
+        dmin = min(math.hypot(y - ay, min(abs(phi - aphi), 2 * math.pi - abs(phi - aphi))) for ay, aphi in axes)
         num += pt * dmin**beta
         den += pt * r0**beta
     return num / den
@@ -158,13 +156,15 @@ def test_rapidity_phi_is_the_textbook_formula_and_boosts_shift_it(px, py, pz, ma
 
 
 def test_rapidity_limits():
-    p4 = np.array([
-        [10.0, 0.0, 0.0, 10.0],  # E = pz: along the beam
-        [10.0, 0.0, 0.0, -10.0],
-        [10.0, 1e-9, 0.0, 10.0 * (1 + 1e-15)],  # E < |pz| by rounding
-        [10.0, 1e-9, 0.0, -10.0 * (1 + 1e-15)],
-        [0.0, 0.0, 0.0, 0.0],  # padding
-    ])
+    p4 = np.array(
+        [
+            [10.0, 0.0, 0.0, 10.0],  # E = pz: along the beam
+            [10.0, 0.0, 0.0, -10.0],
+            [10.0, 1e-9, 0.0, 10.0 * (1 + 1e-15)],  # E < |pz| by rounding
+            [10.0, 1e-9, 0.0, -10.0 * (1 + 1e-15)],
+            [0.0, 0.0, 0.0, 0.0],  # padding
+        ]
+    )
     y, phi = rapidity_phi(p4)
     assert y.tolist() == [30.0, -30.0, 30.0, -30.0, 0.0]
     assert phi[4] == 0.0

@@ -32,8 +32,7 @@ def test_chunk_is_deterministic_for_a_seed():
 
 
 def test_chunk_seeds_are_distinct_and_valid():
-    seeds = {gen.chunk_seed(s.seed, cls, i) for s in gen.DEFAULT_PLAN for cls in ("top", "qcd")
-             for i in range(s.n_chunks)}
+    seeds = {gen.chunk_seed(s.seed, cls, i) for s in gen.DEFAULT_PLAN for cls in ("top", "qcd") for i in range(s.n_chunks)}
     assert len(seeds) == sum(2 * s.n_chunks for s in gen.DEFAULT_PLAN)
     assert all(1 <= s <= 900_000_000 for s in seeds)
     assert gen.chunk_seed(1, "top", 0) == gen.chunk_seed(1, "top", 0)
@@ -133,8 +132,7 @@ def test_missing_generator_gives_one_line_error(tmp_path):
         "sys.exit(main(['generate', '--quiet']))\n"
     )
     env = dict(os.environ, DL4PHYS_CACHE=os.devnull)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1

@@ -16,10 +16,14 @@ from .conftest import REPO
 
 pytestmark = pytest.mark.data
 
-REFERENCE_COLUMNS = (
-    [f"{c}_{i}" for i in range(200) for c in ("E", "PX", "PY", "PZ")]
-    + ["truthE", "truthPX", "truthPY", "truthPZ", "ttv", "is_signal_new"]
-)
+REFERENCE_COLUMNS = [f"{c}_{i}" for i in range(200) for c in ("E", "PX", "PY", "PZ")] + [
+    "truthE",
+    "truthPX",
+    "truthPY",
+    "truthPZ",
+    "ttv",
+    "is_signal_new",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +33,15 @@ def valid_df():
 
 def test_interface_names():
     for name in [
-        "read_jets", "constituents", "jet_features", "load_features", "load_constituents",
-        "hidden_test_features", "hidden_test_constituents", "hidden_test_labels", "download_reference",
+        "read_jets",
+        "constituents",
+        "jet_features",
+        "load_features",
+        "load_constituents",
+        "hidden_test_features",
+        "hidden_test_constituents",
+        "hidden_test_labels",
+        "download_reference",
     ]:
         assert callable(getattr(data, name)), name
 
@@ -84,8 +95,7 @@ def test_read_jets_row_range():
     path = io.sample_path("valid")
     part = data.read_jets(path, start=10, stop=15)
     assert len(part) == 5
-    pd.testing.assert_frame_equal(part.reset_index(drop=True),
-                                  data.read_jets(path).iloc[10:15].reset_index(drop=True))
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), data.read_jets(path).iloc[10:15].reset_index(drop=True))
 
 
 def test_read_jets_missing_file(tmp_path):
@@ -157,8 +167,12 @@ def test_hidden_inputs_carry_no_labels(fake_hidden):
 
 def test_hidden_split_absent_gives_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv(io.HIDDEN_ENV, str(tmp_path / "nothing-here"))
-    for fn in (lambda: data.load_features("test"), data.hidden_test_features,
-               data.hidden_test_constituents, data.hidden_test_labels):
+    for fn in (
+        lambda: data.load_features("test"),
+        data.hidden_test_features,
+        data.hidden_test_constituents,
+        data.hidden_test_labels,
+    ):
         with pytest.raises(data.HiddenDataUnavailable, match="only available where the instructor grades") as info:
             fn()
         assert "\n" not in str(info.value)
@@ -172,8 +186,9 @@ def test_hidden_data_default_location(monkeypatch, tmp_path):
     assert data.hidden_data_dir() == tmp_path / "hidden_data"
 
 
-@pytest.mark.skipif(not (REPO / "hidden_data" / io.HIDDEN_LABELS).is_file(),
-                    reason="the hidden split exists only in the instructor's repository")
+@pytest.mark.skipif(
+    not (REPO / "hidden_data" / io.HIDDEN_LABELS).is_file(), reason="the hidden split exists only in the instructor's repository"
+)
 def test_committed_hidden_split(monkeypatch):
     monkeypatch.setenv(io.HIDDEN_ENV, str(REPO / "hidden_data"))
     labels = data.hidden_test_labels()

@@ -25,15 +25,17 @@ def test_make_plots_writes_three_pngs(tmp_path):
 def test_cli_plots(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dl4phys.data", "plots", "--out", str(tmp_path / "r"), "--split", "valid"],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["jet_mass.png", "n_constituents.png", "tau32.png"]
 
 
 def test_cli_help_lists_the_commands():
-    proc = subprocess.run([sys.executable, "-m", "dl4phys.data", "--help"], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "dl4phys.data", "--help"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0
     for cmd in ("generate", "plots", "download"):
         assert cmd in proc.stdout
@@ -46,9 +48,22 @@ def test_cli_download_offline_is_one_line_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--files", "val.h5",
-         "--base-url", f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dl4phys.data",
+            "download",
+            "--dest",
+            str(tmp_path),
+            "--files",
+            "val.h5",
+            "--base-url",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
         env=dict(os.environ, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1"),  # never through a proxy
     )
     assert proc.returncode == 2

@@ -154,9 +154,11 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
 
 def test_cli_prints_the_md5(server, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--base-url", server,
-         "--files", "val.h5"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--base-url", server, "--files", "val.h5"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert f"{hashlib.md5(PAYLOAD[:1000]).hexdigest()}  val.h5" in proc.stdout.splitlines()

@@ -19,8 +19,8 @@ def _pins(lines) -> dict[str, str]:
 
 def test_requirements_pin_every_package_exactly():
     """Is every line of requirements.txt an exact `name==version` pin?"""
-    lines = [l.strip() for l in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
-    lines = [l for l in lines if l and not l.startswith("#")]
+    lines = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
     assert lines and len(_pins(lines)) == len(lines)
 
 

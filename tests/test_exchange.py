@@ -32,8 +32,10 @@ BIN = Path(sys.executable).parent
 #: server runs as the user jovyan, and nbgrader then names the student after JUPYTERHUB_USER
 #: (nbgrader.utils.get_username). The test's processes all run as this machine's user, so the
 #: students' ones say they are jovyan.
-STUDENT_NBGRADER = ("import sys, nbgrader.utils; nbgrader.utils.get_osusername = lambda: 'jovyan'; "
-                    "from nbgrader.apps.nbgraderapp import main; sys.argv[0] = 'nbgrader'; sys.exit(main())")
+STUDENT_NBGRADER = (
+    "import sys, nbgrader.utils; nbgrader.utils.get_osusername = lambda: 'jovyan'; "
+    "from nbgrader.apps.nbgraderapp import main; sys.argv[0] = 'nbgrader'; sys.exit(main())"
+)
 
 
 def course_root(folder: Path) -> Path:
@@ -57,8 +59,7 @@ def run(command: list, cwd: Path, home: Path, **env) -> subprocess.CompletedProc
     environment = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env}
     environment.pop("JUPYTER_CONFIG_DIR", None)
     environment.pop("JUPYTER_DATA_DIR", None)
-    result = subprocess.run([str(c) for c in command], cwd=cwd, env=environment, capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run([str(c) for c in command], cwd=cwd, env=environment, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(map(str, command[:4]))} failed:\n{(result.stdout + result.stderr)[-3000:]}"
     return result
 
@@ -102,8 +103,12 @@ def test_exchange_cycle_with_two_students(tmp_path):
     for student, case in students.items():
         work = tmp_path / student / "work"
         work.mkdir()
-        run([sys.executable, "-c", STUDENT_NBGRADER, "fetch_assignment", ASSIGNMENT], work, tmp_path / student,
-            JUPYTERHUB_USER=student)
+        run(
+            [sys.executable, "-c", STUDENT_NBGRADER, "fetch_assignment", ASSIGNMENT],
+            work,
+            tmp_path / student,
+            JUPYTERHUB_USER=student,
+        )
         fetched = work / ASSIGNMENT
         assert (fetched / f"{NOTEBOOK}.ipynb").read_bytes() == (REPO / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_bytes()
         build_case(REPO / "tests" / "submissions" / ASSIGNMENT / f"{case}.toml", fetched, REPO / "source" / ASSIGNMENT, fetched)
@@ -111,8 +116,22 @@ def test_exchange_cycle_with_two_students(tmp_path):
 
     run([BIN / "nbgrader", "collect", ASSIGNMENT], root, instructor)
     assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted(students)
-    run([sys.executable, "-m", "dl4phys", "grade", ASSIGNMENT, "--workers", "1", "--course-dir", root,
-         *(["--unsafe"] if sandbox.bwrap_path() is None else [])], root, instructor)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "dl4phys",
+            "grade",
+            ASSIGNMENT,
+            "--workers",
+            "1",
+            "--course-dir",
+            root,
+            *(["--unsafe"] if sandbox.bwrap_path() is None else []),
+        ],
+        root,
+        instructor,
+    )
     run([BIN / "nbgrader", "generate_feedback", ASSIGNMENT, "--student", "alice"], root, instructor)
     run([sys.executable, "-m", "dl4phys", "feedback", ASSIGNMENT, "--student", "bob", "--course-dir", root], root, instructor)
     run([BIN / "nbgrader", "release_feedback", ASSIGNMENT], root, instructor)
@@ -121,14 +140,21 @@ def test_exchange_cycle_with_two_students(tmp_path):
     assert hidden, "the source notebook should have hidden tests"
     for student, case in students.items():
         work = tmp_path / student / "work"
-        run([sys.executable, "-c", STUDENT_NBGRADER, "fetch_feedback", ASSIGNMENT], work, tmp_path / student,
-            JUPYTERHUB_USER=student)
+        run(
+            [sys.executable, "-c", STUDENT_NBGRADER, "fetch_feedback", ASSIGNMENT],
+            work,
+            tmp_path / student,
+            JUPYTERHUB_USER=student,
+        )
         pages = sorted((work / ASSIGNMENT / "feedback").glob("*/*.html"))
         assert [p.name for p in pages] == [f"{NOTEBOOK}.html"], f"{student} fetched {pages}"
         text = html.unescape(re.sub(r"<[^>]+>", "", pages[0].read_text()))  # highlighted code back to its lines
         score = float(re.search(rf"{NOTEBOOK} \(Score: ([\d.]+) / [\d.]+\)", text).group(1))
-        assert score == load_case(REPO / "tests" / "submissions" / ASSIGNMENT / f"{case}.toml").score == \
-            submission_score(root, student)
+        assert (
+            score
+            == load_case(REPO / "tests" / "submissions" / ASSIGNMENT / f"{case}.toml").score
+            == submission_score(root, student)
+        )
         assert "HIDDEN TESTS" not in text
         # Lines a hidden test shares with the student's own notebook (their code, a visible test) may show.
         own = "\n".join(c.source for c in nbformat.read(work / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4).cells)

@@ -35,18 +35,25 @@ def test_every_assignment_has_perfect_blank_and_wrong_cases(assignment):
     assert cases["perfect"].base == "solution" and not cases["perfect"].cells
     assert cases["blank"].base == "release" and cases["blank"].score == 0
     full = cases["perfect"].score
-    assert any(isinstance(c.score, str) or c.score < full for name, c in cases.items() if name != "blank"), \
+    assert any(isinstance(c.score, str) or c.score < full for name, c in cases.items() if name != "blank"), (
         "add a realistic wrong submission under tests/submissions/"
+    )
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_test_cell_is_judged_outside_the_kernel(assignment):
     """Does every autograded test cell of the source record its hidden tests with a probe (so the grader, not the kernel, decides)?"""
     for path in sorted((SOURCE / assignment).glob("*.ipynb")):
-        tests = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(path, as_version=4).cells
-                 if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-                 and not c.metadata["nbgrader"].get("solution")]
-        assert tests and set(probed_cells(path)) == set(tests), f"test cells without a probe: {set(tests) - set(probed_cells(path))}"
+        tests = [
+            c.metadata["nbgrader"]["grade_id"]
+            for c in nbformat.read(path, as_version=4).cells
+            if c.cell_type == "code"
+            and c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution")
+        ]
+        assert tests and set(probed_cells(path)) == set(tests), (
+            f"test cells without a probe: {set(tests) - set(probed_cells(path))}"
+        )
 
 
 @pytest.mark.parametrize(("assignment", "case"), DEMO_CASES)
@@ -58,7 +65,9 @@ def test_demo_submission_gets_expected_score(graded_course, assignment, case):
         assert float(expected[1:]) == max_score
         assert score < max_score, f"{case} should lose points but scored {score}/{max_score}"
     else:
-        assert score == expected, f"{case}: {score}/{max_score}, expected {expected}. " + _failures(graded_course, assignment, case)
+        assert score == expected, f"{case}: {score}/{max_score}, expected {expected}. " + _failures(
+            graded_course, assignment, case
+        )
     if case == "perfect":
         assert score == max_score > 0
 

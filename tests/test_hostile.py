@@ -25,8 +25,11 @@ from dl4phys.grading.cases import build_case, cases_in, load_case
 
 from .conftest import REPO, SOURCE, scratch_course
 
-pytestmark = [pytest.mark.grading, pytest.mark.slow,
-              pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap is not installed")]
+pytestmark = [
+    pytest.mark.grading,
+    pytest.mark.slow,
+    pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap is not installed"),
+]
 
 ASSIGNMENT = "hw02_gradient_descent"
 HOSTILE = Path(__file__).parent / "hostile"
@@ -34,8 +37,10 @@ CASES = {name: load_case(path) for name, path in cases_in(HOSTILE).items()}
 WELL_BEHAVED = ["perfect", "blank", "partial", "alternative-correct"]
 NETWORK_PORT = 47819  # the uses-network case tries to reach this port on 127.0.0.1
 # Short limits so the infinite loop, the memory bomb and the fork bomb cost seconds, not the course's minutes.
-LIMITS = {"Execute": {"timeout": 20},
-          "SandboxKernelManager": {"memory_mb": 2500, "tmp_mb": 256, "walltime_s": 600, "max_processes": 256}}
+LIMITS = {
+    "Execute": {"timeout": 20},
+    "SandboxKernelManager": {"memory_mb": 2500, "tmp_mb": 256, "walltime_s": 600, "max_processes": 256},
+}
 RUN_LIMIT_S = 1200
 
 
@@ -109,8 +114,14 @@ def hostile_run(tmp_path_factory):
         for name in ("gradebook.db", grading.NOTES_FILE, "gradebook.db-journal"):
             digests.pop(name, None)
     changed = {name: sorted(set(before[name].items()) ^ set(after[name].items())) for name in watched}
-    return {"course": course, "outcomes": {o.student: o for o in outcomes}, "connections": listener.connections,
-            "changed": changed, "seconds": seconds, "feedback": feedback}
+    return {
+        "course": course,
+        "outcomes": {o.student: o for o in outcomes},
+        "connections": listener.connections,
+        "changed": changed,
+        "seconds": seconds,
+        "feedback": feedback,
+    }
 
 
 def _printed(course, case) -> str:
@@ -200,8 +211,12 @@ def test_feedback_holds_no_solution_hidden_test_or_label(hostile_run):
     source = "\n".join(c.source for c in nbformat.read(SOURCE / ASSIGNMENT / "gradient_descent.ipynb", as_version=4).cells)
     blocks = r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1"
     outside = re.sub(blocks, "", source, flags=re.S)  # lines the release shows anyway are no secret
-    secret = {line.strip() for _, block in re.findall(blocks, source, re.S)
-              for line in block.splitlines() if len(line.strip()) > 15 and line.strip() not in outside}
+    secret = {
+        line.strip()
+        for _, block in re.findall(blocks, source, re.S)
+        for line in block.splitlines()
+        if len(line.strip()) > 15 and line.strip() not in outside
+    }
     labels = (REPO / "hidden_data" / "test_labels.npy").read_bytes()
     for page in course.feedback.rglob("*.html"):
         student = page.relative_to(course.feedback).parts[0]
@@ -224,8 +239,12 @@ def test_well_behaved_gradebook_is_the_same_without_the_hostile_students(hostile
 
 def _cell_grades(course, students):
     with grading.gradebook(course) as gb:
-        return {(s, g.name): (g.auto_score, g.max_score)
-                for s in students for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
+        return {
+            (s, g.name): (g.auto_score, g.max_score)
+            for s in students
+            for nb in gb.find_submission(ASSIGNMENT, s).notebooks
+            for g in nb.grades
+        }
 
 
 def test_grade_refuses_without_bubblewrap_unless_unsafe(tmp_path, monkeypatch):
@@ -245,7 +264,9 @@ def test_tamper_scan_flags_cheats_but_not_the_course_set_up_cell(tmp_path):
     from dl4phys.grading.tamper import scan_notebook, scan_source
 
     assert scan_source("import torch\ntorch.allclose = lambda *a, **k: True") == ["replaces torch.allclose"]
-    assert scan_source("open('../../source/hw.ipynb').read()") == ["names the path '../../source/hw.ipynb' outside the submission"]
+    assert scan_source("open('../../source/hw.ipynb').read()") == [
+        "names the path '../../source/hw.ipynb' outside the submission"
+    ]
     assert scan_source("x = [1, 2]\nprint('a/b'.split('/'))\ntorch.manual_seed(0)") == []
     release = next((REPO / "release" / ASSIGNMENT).glob("*.ipynb"))
     header = SOURCE / "header.ipynb"

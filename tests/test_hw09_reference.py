@@ -75,8 +75,9 @@ def test_library_matches_pysindy(solution, d, degree):
 def test_finite_difference_matches_pysindy(solution):
     """Second-order differences equal to pysindy's FiniteDifference(order=2), ends included?"""
     x = np.random.default_rng(3).normal(size=(40, 3))
-    np.testing.assert_allclose(solution["finite_difference"](x, 0.05),
-                               ps.FiniteDifference(order=2)._differentiate(x, 0.05), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        solution["finite_difference"](x, 0.05), ps.FiniteDifference(order=2)._differentiate(x, 0.05), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))

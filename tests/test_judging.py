@@ -35,30 +35,43 @@ def reference(tmp_path, monkeypatch):
         p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), rtol=1e-8, what="f of x")
         p.equal("device", "cpu", what="the device")
         p.check("in place", True, what="updates in place")
+
     return _records(tmp_path, monkeypatch, "reference", fill)
 
 
 def test_identical_records_pass(reference, tmp_path, monkeypatch):
     """Do a student's records equal to the reference's get the cell's points?"""
-    student = _records(tmp_path, monkeypatch, "student", lambda p: (
-        p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)), p.equal("device", "cpu"), p.check("in place", True)))
+    student = _records(
+        tmp_path,
+        monkeypatch,
+        "student",
+        lambda p: (
+            p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)),
+            p.equal("device", "cpu"),
+            p.check("in place", True),
+        ),
+    )
     verdict = judge_cell(reference, student, 2)
     assert verdict.passed and verdict.points == 2
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (torch.tensor([1.0, 2.0, 3.0001], dtype=torch.float64), "differs by up to 1.00e-04"),
-    (torch.tensor([1.0, float("nan"), 3.0], dtype=torch.float64), "NaN"),
-    (torch.tensor([1.0, 2.0], dtype=torch.float64), "shape (2,), expected shape (3,)"),
-    (torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64), "shape (1, 3), expected shape (3,)"),
-    (torch.tensor([1.0, 2.0, 3.0], dtype=torch.float32), "dtype float32, expected float64"),
-    (None, "not a value the test can use"),
-    ("1, 2, 3", "shape (), expected shape (3,)"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (torch.tensor([1.0, 2.0, 3.0001], dtype=torch.float64), "differs by up to 1.00e-04"),
+        (torch.tensor([1.0, float("nan"), 3.0], dtype=torch.float64), "NaN"),
+        (torch.tensor([1.0, 2.0], dtype=torch.float64), "shape (2,), expected shape (3,)"),
+        (torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64), "shape (1, 3), expected shape (3,)"),
+        (torch.tensor([1.0, 2.0, 3.0], dtype=torch.float32), "dtype float32, expected float64"),
+        (None, "not a value the test can use"),
+        ("1, 2, 3", "shape (), expected shape (3,)"),
+    ],
+)
 def test_wrong_values_fail_with_a_reason_and_no_expected_value(reference, tmp_path, monkeypatch, value, reason):
     """Is a record off by more than the tolerance, NaN, of the wrong shape or dtype, or not a value, judged wrong, saying how but not what was expected?"""
-    student = _records(tmp_path, monkeypatch, "student", lambda p: (
-        p.close("value", value), p.equal("device", "cpu"), p.check("in place", True)))
+    student = _records(
+        tmp_path, monkeypatch, "student", lambda p: (p.close("value", value), p.equal("device", "cpu"), p.check("in place", True))
+    )
     verdict = judge_cell(reference, student, 2)
     assert verdict.points == 0
     assert reason in verdict.message() and "f of x" in verdict.message()
@@ -67,6 +80,7 @@ def test_wrong_values_fail_with_a_reason_and_no_expected_value(reference, tmp_pa
 
 def test_missing_records_and_missing_files_fail(reference, tmp_path, monkeypatch):
     """Does a record the student's run never made, or no record file at all, fail the cell?"""
+
     def stops(p):
         p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
         raise ValueError("the student's code raised")
@@ -81,13 +95,27 @@ def test_missing_records_and_missing_files_fail(reference, tmp_path, monkeypatch
 
 def test_rules_come_from_the_reference_not_from_the_student(reference, tmp_path, monkeypatch):
     """Can a student's record file loosen a tolerance or turn a check into something else? (No: rules are the reference's.)"""
-    student = _records(tmp_path, monkeypatch, "student", lambda p: (
-        p.close("value", torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), rtol=10.0), p.equal("device", "cpu"),
-        p.check("in place", True)))
+    student = _records(
+        tmp_path,
+        monkeypatch,
+        "student",
+        lambda p: (
+            p.close("value", torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), rtol=10.0),
+            p.equal("device", "cpu"),
+            p.check("in place", True),
+        ),
+    )
     assert judge_cell(reference, student, 2).points == 0
-    faked = _records(tmp_path, monkeypatch, "faked", lambda p: (
-        p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)), p.equal("device", "cpu"),
-        p.equal("in place", "yes")))
+    faked = _records(
+        tmp_path,
+        monkeypatch,
+        "faked",
+        lambda p: (
+            p.close("value", torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)),
+            p.equal("device", "cpu"),
+            p.equal("in place", "yes"),
+        ),
+    )
     assert judge_cell(reference, faked, 2).points == 0
 
 
@@ -111,7 +139,9 @@ def test_bounds_and_hidden_auc_tiers(tmp_path, monkeypatch):
     assert verdict.points == 2, verdict.message()
     low = _records(tmp_path, monkeypatch, "low", lambda p: (p.at_least("ess", 0.2, 0.0), p.hidden_auc("scores", good)))
     assert judge_cell(reference, low, 4, scorer).points == 0  # the bound is the reference's 0.3, not the student's 0.0
-    constant = _records(tmp_path, monkeypatch, "constant", lambda p: (p.at_least("ess", 0.4, 0.3), p.hidden_auc("scores", np.ones(100))))
+    constant = _records(
+        tmp_path, monkeypatch, "constant", lambda p: (p.at_least("ess", 0.4, 0.3), p.hidden_auc("scores", np.ones(100)))
+    )
     assert judge_cell(reference, constant, 4, scorer).points == 0
     with pytest.raises(ValueError):
         check_tiers([[0.9, 0.5]])  # the highest tier must give full points
@@ -214,7 +244,9 @@ def test_reference_records_are_reproducible_and_follow_the_source(tmp_path):
 
 def test_probe_records_a_meta_device_result_without_values(tmp_path, monkeypatch):
     """Does a probe of a function run on PyTorch's meta device record its shape, dtype and device (caught on a CPU grader)?"""
-    reference = _records(tmp_path, monkeypatch, "ref", lambda p: p.close("meta", torch.empty(4, 3, device="meta", dtype=torch.float64)))
+    reference = _records(
+        tmp_path, monkeypatch, "ref", lambda p: p.close("meta", torch.empty(4, 3, device="meta", dtype=torch.float64))
+    )
     wrong = _records(tmp_path, monkeypatch, "wrong", lambda p: p.close("meta", torch.empty(4, 3, dtype=torch.float64)))
     assert judge_cell(reference, reference, 1).points == 1
     assert judge_cell(reference, wrong, 1).points == 0
@@ -246,7 +278,7 @@ class _SeparateProjections(torch.nn.Module):
             split = lambda t: t.reshape(batch, n, hd, self.num_heads).permute(0, 3, 1, 2)
             merge = lambda t: t.permute(0, 2, 3, 1).reshape(batch, n, dim)
         q, k, v = (split(lin(x, w, b)) for w, b in ((self.wq, self.bq), (self.wk, self.bk), (self.wv, self.bv)))
-        logits = q @ k.transpose(-1, -2) / hd ** 0.5
+        logits = q @ k.transpose(-1, -2) / hd**0.5
         if key_padding_mask is not None:
             logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         return lin(merge(torch.softmax(logits, dim=-1) @ v), self.wo, self.bo)
@@ -256,10 +288,19 @@ def _attention_group(module, x, mask, x1):
     """What hw06's probe records for the multi_head_self_attention relation."""
     named = list(module.named_parameters())
     with torch.no_grad():
-        return dict(names=np.array([n for n, _ in named]), shapes=np.array([",".join(map(str, p.shape)) for _, p in named]),
-                    values=np.concatenate([p.detach().numpy().ravel() for _, p in named]), x=x.numpy(), mask=mask.numpy(),
-                    out=module(x, mask if mask.any() else None).numpy(), x1=x1.numpy(), out1=module(x1).numpy(),
-                    num_heads=np.array(2), rtol=np.array(1e-8), atol=np.array(1e-10))
+        return dict(
+            names=np.array([n for n, _ in named]),
+            shapes=np.array([",".join(map(str, p.shape)) for _, p in named]),
+            values=np.concatenate([p.detach().numpy().ravel() for _, p in named]),
+            x=x.numpy(),
+            mask=mask.numpy(),
+            out=module(x, mask if mask.any() else None).numpy(),
+            x1=x1.numpy(),
+            out1=module(x1).numpy(),
+            num_heads=np.array(2),
+            rtol=np.array(1e-8),
+            atol=np.array(1e-10),
+        )
 
 
 def test_multi_head_attention_is_judged_by_behaviour_not_layout():

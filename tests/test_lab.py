@@ -21,13 +21,27 @@ def test_lab_serves_formgrader_and_nbgrader_extensions(tmp_path):
     """Do the lab, the formgrader and the nbgrader lab extension answer on 127.0.0.1?"""
     port, token = free_port(), "dl4phys-test"
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUPYTER_RUNTIME_DIR=str(tmp_path),
-               HOME=str(tmp_path))
-    lab = subprocess.Popen([bin_dir / "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}", "--no-browser",
-                            f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-                            *(["--allow-root"] if os.geteuid() == 0 else [])],
-                           cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUPYTER_RUNTIME_DIR=str(tmp_path), HOME=str(tmp_path)
+    )
+    lab = subprocess.Popen(
+        [
+            bin_dir / "jupyter",
+            "lab",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--no-browser",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         def get(path: str) -> str:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}?token={token}", timeout=10) as response:
                 return response.read().decode()

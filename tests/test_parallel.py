@@ -23,8 +23,12 @@ UNSAFE = sandbox.bwrap_path() is None
 
 def _cells(course, students):
     with grading.gradebook(course) as gb:
-        return {(s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
-                for s in students for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
+        return {
+            (s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
+            for s in students
+            for nb in gb.find_submission(ASSIGNMENT, s).notebooks
+            for g in nb.grades
+        }
 
 
 def _submitted(course):
@@ -66,10 +70,25 @@ def postgres_url():
         shutil.chown(data, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    subprocess.run(run_as + [f"{bin_dir}/initdb", "-D", str(data), "--auth=trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run(run_as + [f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w",
-                             "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"], check=True, capture_output=True)
+    subprocess.run(
+        run_as + [f"{bin_dir}/initdb", "-D", str(data), "--auth=trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    subprocess.run(
+        run_as
+        + [
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(data / "server.log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {data}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg2
 
@@ -90,17 +109,51 @@ class _DaskCluster:
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
-        self.scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                           "--port", str(self.port), "--dashboard-address", ":0"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.scheduler = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dashboard-address",
+                ":0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         self.workers = []
         for index in range(2):
             workdir = folder / f"worker{index}"
             workdir.mkdir()
-            self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--nthreads", "1", "--nworkers", "1",
-                 "--name", str(index), "--local-directory", str(workdir), "--dashboard-address", ":0", "--no-nanny"],
-                cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+            self.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        self.address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--name",
+                        str(index),
+                        "--local-directory",
+                        str(workdir),
+                        "--dashboard-address",
+                        ":0",
+                        "--no-nanny",
+                    ],
+                    cwd=workdir,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            )
         from dask.distributed import Client
 
         with Client(self.address, timeout=60) as client:
@@ -120,8 +173,7 @@ def test_a_cluster_into_postgres_with_a_worker_killed_grades_each_student_once(t
     _submitted(course)
     imported = []
     original = grading.parallel.import_grades
-    monkeypatch.setattr(grading.parallel, "import_grades",
-                        lambda c, a, s, g: (imported.append(s), original(c, a, s, g)))
+    monkeypatch.setattr(grading.parallel, "import_grades", lambda c, a, s, g: (imported.append(s), original(c, a, s, g)))
     cluster = _DaskCluster(tmp_path)
     killed = threading.Event()
 

@@ -59,8 +59,22 @@ def student_wheels(published, tmp_path_factory) -> Path:
     index' for the set-up cell. (Built from a copy: building writes into the source folder.)"""
     work = tmp_path_factory.mktemp("student-build")
     shutil.copytree(published, work / "homework")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--wheel-dir", str(work / "wheels"), str(work / "homework")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(work / "wheels"),
+            str(work / "homework"),
+        ],
+        check=True,
+    )
     return work / "wheels"
 
 
@@ -71,8 +85,14 @@ def _fresh_environment(tmp_path: Path) -> tuple[Path, dict]:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     deps = tmp_path / "deps"  # the course venv's packages, less the course package's own install records
     deps.mkdir()
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
@@ -82,8 +102,12 @@ def _fresh_environment(tmp_path: Path) -> tuple[Path, dict]:
     # A new venv brings an old setuptools that would shadow the one torch requires.
     for stale in [*site.glob("setuptools*"), *site.glob("_distutils_hack"), *site.glob("distutils-precedence.pth")]:
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "PIP_NO_INDEX": "1"}
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INDEX": "1",
+    }
     return python, env
 
 
@@ -109,24 +133,37 @@ def student_environment(request, published, student_wheels, tmp_path_factory):
     env["DL4PHYS_INSTALL_FROM"] = str(student_wheels)
     probe = "import importlib.util; print(importlib.util.find_spec('dl4phys') is None)"
     before = subprocess.run([python, "-c", probe], cwd=tmp, env=env, capture_output=True, text=True).stdout.strip()
-    setups = [subprocess.run([python, "-c", _setup_source(path)], cwd=tmp, env=env, capture_output=True, text=True)
-              for path in sorted((published / "release").glob("*/*.ipynb"))]
+    setups = [
+        subprocess.run([python, "-c", _setup_source(path)], cwd=tmp, env=env, capture_output=True, text=True)
+        for path in sorted((published / "release").glob("*/*.ipynb"))
+    ]
     # The shipped sample loads (its features are then cached for the checks); the grader is absent.
-    code = ("import importlib.util, json, dl4phys, dl4phys.data as data; df = data.load_features('train'); "
-            "data.load_features('valid'); print(json.dumps({'file': dl4phys.__file__, 'rows': len(df), "
-            "'labels': sorted(set(df['label'])), 'absent': [m for m in ('dl4phys.grading', 'dl4phys.sandbox', "
-            "'dl4phys.judging', 'dl4phys.data.generate') if importlib.util.find_spec(m) is None]}))")
+    code = (
+        "import importlib.util, json, dl4phys, dl4phys.data as data; df = data.load_features('train'); "
+        "data.load_features('valid'); print(json.dumps({'file': dl4phys.__file__, 'rows': len(df), "
+        "'labels': sorted(set(df['label'])), 'absent': [m for m in ('dl4phys.grading', 'dl4phys.sandbox', "
+        "'dl4phys.judging', 'dl4phys.data.generate') if importlib.util.find_spec(m) is None]}))"
+    )
     loaded = subprocess.run([python, "-c", code], cwd=tmp, env=env, capture_output=True, text=True)
 
     def run_check(assignment: str):
         notebook = perfect_notebook(assignment, tmp / "work" / assignment)
         started = time.monotonic()
-        result = subprocess.run([python, "-m", "dl4phys", "check", notebook.name], cwd=notebook.parent,
-                                env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=1800)
+        result = subprocess.run(
+            [python, "-m", "dl4phys", "check", notebook.name],
+            cwd=notebook.parent,
+            env={**env, "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         return result, time.monotonic() - started
 
-    selected = [item.callspec.params["assignment"] for item in request.session.items
-                if item.originalname == "test_check_passes_the_perfect_submission_in_a_students_environment"]
+    selected = [
+        item.callspec.params["assignment"]
+        for item in request.session.items
+        if item.originalname == "test_check_passes_the_perfect_submission_in_a_students_environment"
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:  # at most two notebooks at a time
         checks = {a: pool.submit(run_check, a) for a in selected} if loaded.returncode == 0 else {}
         yield StudentEnvironment(python, before, setups, loaded, checks)

@@ -33,7 +33,15 @@ def test_published_repository_holds_nothing_of_the_instructors(course, published
     assert pub.leaks(course, tree) == []
     assert pub.secret_lines(course), "source/ should have solutions and hidden tests to look for"
     assert {path.split("/")[0] for path in tree} == {
-        ".gitignore", "LICENSE", "README.md", "environment.yml", "pyproject.toml", "release", "requirements.txt", "src"}
+        ".gitignore",
+        "LICENSE",
+        "README.md",
+        "environment.yml",
+        "pyproject.toml",
+        "release",
+        "requirements.txt",
+        "src",
+    }
     package = sorted(path.removeprefix("src/dl4phys/") for path in tree if path.startswith("src/"))
     assert package == sorted(pub.STUDENT_PACKAGE)
     released = {p.relative_to(REPO).as_posix(): p.read_bytes() for p in sorted((REPO / "release").glob("*/*.ipynb"))}
@@ -55,11 +63,14 @@ def test_published_repository_points_to_itself(course, published):
     project = tomllib.loads((published / "pyproject.toml").read_text())["project"]
     assert project["name"] == "dl4phys" and project["urls"]["Homepage"] == found.student_url
     installed = project["dependencies"] + project["optional-dependencies"]["notebooks"]
-    installed += (published / "requirements.txt").read_text().splitlines() + (published / "environment.yml").read_text().splitlines()
+    installed += (published / "requirements.txt").read_text().splitlines() + (
+        published / "environment.yml"
+    ).read_text().splitlines()
     for name in pub.INSTRUCTOR_PACKAGES:
         assert not any(line.strip(" -").startswith(f"{name}==") for line in installed), name
-    assert any(pin.startswith("fastjet==") for pin in project["optional-dependencies"]["notebooks"]), \
+    assert any(pin.startswith("fastjet==") for pin in project["optional-dependencies"]["notebooks"]), (
         "the features of the jet notebooks need fastjet on the hosted platforms too"
+    )
 
 
 def test_leak_scan_finds_every_kind_of_leak(course, published, tmp_path):
@@ -118,7 +129,9 @@ def test_publish_updates_a_clone_with_one_commit(course, published, tmp_path):
     assert _git(clone, "status", "--porcelain") == ""
     assert pub.folder_tree(clone) == pub.folder_tree(published)
     assert sorted(_git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()) == [
-        "README.md", "release/hw00_withdrawn/old.ipynb"]
+        "README.md",
+        "release/hw00_withdrawn/old.ipynb",
+    ]
     assert update.commit == _git(clone, "rev-parse", "--short=12", "HEAD")
 
     assert pub.publish(course, clone).commit is None
@@ -144,7 +157,8 @@ def test_publish_refuses_other_folders(course, tmp_path, capsys):
 def test_settings_keep_the_two_repositories_apart(tmp_path):
     """Is a course whose students' repository is its own refused?"""
     (tmp_path / "source").mkdir()
-    (tmp_path / "pyproject.toml").write_text('[tool.dl4phys]\nstudent_repository = "https://github.com/a/b"\n'
-                                             'course_repository = "https://github.com/a/b.git"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dl4phys]\nstudent_repository = "https://github.com/a/b"\ncourse_repository = "https://github.com/a/b.git"\n'
+    )
     with pytest.raises(grading.CourseError, match="two repositories"):
         pub.settings(grading.Course.at(tmp_path))

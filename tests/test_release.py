@@ -39,14 +39,14 @@ def test_release_is_in_sync_with_source(fresh_release, assignment):
     for name in fresh_files:
         if name.endswith(".ipynb"):
             assert _cells(committed / name) == _cells(fresh_release / assignment / name), (
-                f"release/{assignment}/{name} is stale: run `make release` and commit it")
+                f"release/{assignment}/{name} is stale: run `make release` and commit it"
+            )
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_contains_no_solution_or_hidden_test(assignment):
     """Is every line written between solution or hidden-test markers in source/ absent from release/?"""
-    source_text = "\n".join(s for path in sorted((SOURCE / assignment).glob("*.ipynb"))
-                            for _, s, _ in _cells(path))
+    source_text = "\n".join(s for path in sorted((SOURCE / assignment).glob("*.ipynb")) for _, s, _ in _cells(path))
     secret_lines = {line.strip() for block in BLOCK.finditer(source_text) for line in block.group(2).splitlines()}
     outside = BLOCK.sub("", source_text)
     # Lines that also stand outside the blocks (a bare `return`, a shared import) are not secrets.

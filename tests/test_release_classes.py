@@ -29,11 +29,14 @@ def class_stubs(source: str) -> list[str]:
             continue
         body = node.body[1:] if ast.get_docstring(node) is not None else node.body
         raises = [n for n in body if isinstance(n, ast.Raise)]
-        bare = all(isinstance(n, (ast.Raise, ast.Pass)) or isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
-                   for n in body)
+        bare = all(
+            isinstance(n, (ast.Raise, ast.Pass)) or isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
+        )
         if raises:
-            problems.append(f"class {node.name} raises in its class body (line {raises[0].lineno}): "
-                            "put the solution region inside each method")
+            problems.append(
+                f"class {node.name} raises in its class body (line {raises[0].lineno}): "
+                "put the solution region inside each method"
+            )
         elif bare:
             problems.append(f"class {node.name} has a bare stub for a body: it defines nothing")
     return problems
@@ -41,7 +44,9 @@ def class_stubs(source: str) -> list[str]:
 
 def test_class_stubs_finds_a_class_body_stub():
     """Does the check flag nbgrader's stub at class-body level, and accept stubs inside methods?"""
-    stub = "class A:\n    '''doc'''\n    def __init__(self):\n        pass\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    stub = (
+        "class A:\n    '''doc'''\n    def __init__(self):\n        pass\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    )
     assert class_stubs(stub) and "raises in its class body" in class_stubs(stub)[0]
     assert class_stubs("class B:\n    '''doc'''\n    pass\n") == ["class B has a bare stub for a body: it defines nothing"]
     good = "class C:\n    '''doc'''\n    def f(self, x):\n        '''doc'''\n        # YOUR CODE HERE\n        raise NotImplementedError()\n"

@@ -19,8 +19,16 @@ def _chromium() -> str:
     return path
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_report_page_renders_plots_table_and_flags(graded_course, tmp_path):
@@ -37,9 +45,9 @@ def test_report_page_renders_plots_table_and_flags(graded_course, tmp_path):
     images = re.findall(r"<img [^>]*>", dom)
     graded = set(grading.scores(graded_course.course).assignment)
     assert len(images) == 3 * len(graded), "three plots per graded assignment"
-    assert all("data-loaded=\"yes\"" in img for img in images), "every plot must load in the browser"
-    assert "id=\"scores\"" in dom and "perfect" in dom and "11 / 11" in dom
-    assert "id=\"flagged\"" in dom
+    assert all('data-loaded="yes"' in img for img in images), "every plot must load in the browser"
+    assert 'id="scores"' in dom and "perfect" in dom and "11 / 11" in dom
+    assert 'id="flagged"' in dom
     screenshot = tmp_path / "report.png"
     subprocess.run([chromium, *common, f"--screenshot={screenshot}", page.as_uri()], capture_output=True, timeout=120)
     import matplotlib.image

@@ -31,11 +31,13 @@ ASSIGNMENT = "hw02_gradient_descent"
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 
 pytestmark = [
-    pytest.mark.grading, pytest.mark.slow,
+    pytest.mark.grading,
+    pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="making a user needs root"),
     pytest.mark.skipif(sandbox.bwrap_path() is None, reason="needs bubblewrap"),
-    pytest.mark.skipif(not SYSTEM_PYTHON.exists() or shutil.which("useradd") is None,
-                       reason="needs the system's Python 3.11 and useradd"),
+    pytest.mark.skipif(
+        not SYSTEM_PYTHON.exists() or shutil.which("useradd") is None, reason="needs the system's Python 3.11 and useradd"
+    ),
 ]
 
 
@@ -71,9 +73,11 @@ def test_an_unprivileged_user_grades_a_course_it_cannot_change(grader):
         shutil.copy(SOURCE / "header.ipynb", course / "source")
         shutil.copy(REPO / "nbgrader_config.py", course)
         shutil.copytree(REPO / "hidden_data", course / "hidden_data")
-        for name, case in [("perfect", REPO / "tests" / "submissions" / ASSIGNMENT / "perfect.toml"),
-                           ("blank", REPO / "tests" / "submissions" / ASSIGNMENT / "blank.toml"),
-                           ("prying", REPO / "tests" / "hostile" / "reads-root-files.toml")]:
+        for name, case in [
+            ("perfect", REPO / "tests" / "submissions" / ASSIGNMENT / "perfect.toml"),
+            ("blank", REPO / "tests" / "submissions" / ASSIGNMENT / "blank.toml"),
+            ("prying", REPO / "tests" / "hostile" / "reads-root-files.toml"),
+        ]:
             build_case(case, REPO / "release" / ASSIGNMENT, SOURCE / ASSIGNMENT, course / "submitted" / name / ASSIGNMENT)
         instructor_files = _digest(course / "source") | {f"config:{k}": v for k, v in _digest(course / "hidden_data").items()}
         # The grader's part: the course root (gradebook, autograded/, feedback/) and submitted/ it reads.
@@ -83,14 +87,53 @@ def test_an_unprivileged_user_grades_a_course_it_cannot_change(grader):
         home.mkdir()
         os.chown(home, grader, grader)
         env = {"HOME": str(home), "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        result = subprocess.run(["runuser", "-u", USER, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                 str(venv / "bin" / "python"), "-m", "dl4phys", "grade", ASSIGNMENT, "--workers", "1",
-                                 "--course-dir", str(course)], capture_output=True, text=True, timeout=1800, cwd=course)
+        result = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                USER,
+                "--",
+                "env",
+                "-i",
+                *[f"{k}={v}" for k, v in env.items()],
+                str(venv / "bin" / "python"),
+                "-m",
+                "dl4phys",
+                "grade",
+                ASSIGNMENT,
+                "--workers",
+                "1",
+                "--course-dir",
+                str(course),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=course,
+        )
         assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
         assert "autograded 3 of 3" in result.stdout
-        report = subprocess.run(["runuser", "-u", USER, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                 str(venv / "bin" / "python"), "-m", "dl4phys", "report", "--course-dir", str(course)],
-                                capture_output=True, text=True, timeout=300, cwd=course)
+        report = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                USER,
+                "--",
+                "env",
+                "-i",
+                *[f"{k}={v}" for k, v in env.items()],
+                str(venv / "bin" / "python"),
+                "-m",
+                "dl4phys",
+                "report",
+                "--course-dir",
+                str(course),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=course,
+        )
         assert report.returncode == 0, report.stderr[-2000:]
         import csv
 
@@ -99,7 +142,9 @@ def test_an_unprivileged_user_grades_a_course_it_cannot_change(grader):
         assert rows == {"blank": 0, "perfect": 11, "prying": 11}, report.stdout
         printed = (course / "autograded" / "prying" / ASSIGNMENT / "gradient_descent.ipynb").read_text()
         assert f"running as uid {grader}" in printed and "nothing readable" in printed
-        assert (_digest(course / "source") | {f"config:{k}": v for k, v in _digest(course / "hidden_data").items()}) == instructor_files
+        assert (
+            _digest(course / "source") | {f"config:{k}": v for k, v in _digest(course / "hidden_data").items()}
+        ) == instructor_files
         assert (course / "nbgrader_config.py").stat().st_uid == 0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

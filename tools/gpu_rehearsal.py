@@ -39,24 +39,123 @@ ROOT = Path(__file__).resolve().parents[1]
 REHEARSAL = ROOT / ".rehearsal"
 LOCK = ROOT / "tools" / "gpu-rehearsal.lock"
 PYTHON_VERSION = "3.12"
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux1_x86_64", "linux_x86_64", "any"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+    "linux_x86_64",
+    "any",
+]
 #: What grading imports (the course package's own needs come from its pyproject through the wheel's metadata).
-NEEDED = ["nbgrader==0.9.6", "fastai==2.8.12", "tables==3.11.1", "dask==2026.8.0", "distributed==2026.8.0",
-          "platformdirs", "pooch", "vector", "Jinja2", "psutil", "nbclient", "nbformat", "ipykernel", "jupyter_client"]
+NEEDED = [
+    "nbgrader==0.9.6",
+    "fastai==2.8.12",
+    "tables==3.11.1",
+    "dask==2026.8.0",
+    "distributed==2026.8.0",
+    "platformdirs",
+    "pooch",
+    "vector",
+    "Jinja2",
+    "psutil",
+    "nbclient",
+    "nbformat",
+    "ipykernel",
+    "jupyter_client",
+]
 #: On the GPU machine already (its image's list, /work/.library/device/KINDS.md), or never imported by grading.
 LEAVE_OUT = {
-    "torch", "torchvision", "torchaudio", "triton", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "pillow",
-    "pyyaml", "requests", "urllib3", "idna", "certifi", "charset-normalizer", "jinja2", "markupsafe", "packaging",
-    "psutil", "six", "python-dateutil", "pytz", "tzdata", "filelock", "fsspec", "sympy", "mpmath", "networkx",
-    "typing-extensions", "setuptools", "cloudpickle", "toolz", "msgpack", "sortedcontainers", "pygments", "tqdm",
-    "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing", "joblib", "threadpoolctl", "attrs", "anyio",
-    "h11", "httpcore", "httpx", "prometheus-client", "py-cpuinfo", "click", "rich", "markdown-it-py", "mdurl",
-    "typer", "shellingham", "h5py", "pyarrow", "lxml", "regex", "zipp", "wheel", "pip",
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "triton",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "scikit-learn",
+    "pillow",
+    "pyyaml",
+    "requests",
+    "urllib3",
+    "idna",
+    "certifi",
+    "charset-normalizer",
+    "jinja2",
+    "markupsafe",
+    "packaging",
+    "psutil",
+    "six",
+    "python-dateutil",
+    "pytz",
+    "tzdata",
+    "filelock",
+    "fsspec",
+    "sympy",
+    "mpmath",
+    "networkx",
+    "typing-extensions",
+    "setuptools",
+    "cloudpickle",
+    "toolz",
+    "msgpack",
+    "sortedcontainers",
+    "pygments",
+    "tqdm",
+    "contourpy",
+    "cycler",
+    "fonttools",
+    "kiwisolver",
+    "pyparsing",
+    "joblib",
+    "threadpoolctl",
+    "attrs",
+    "anyio",
+    "h11",
+    "httpcore",
+    "httpx",
+    "prometheus-client",
+    "py-cpuinfo",
+    "click",
+    "rich",
+    "markdown-it-py",
+    "mdurl",
+    "typer",
+    "shellingham",
+    "h5py",
+    "pyarrow",
+    "lxml",
+    "regex",
+    "zipp",
+    "wheel",
+    "pip",
     # front ends and text models grading never imports
-    "jupyterlab", "notebook", "jupyterlab-server", "notebook-shim", "jupyter-lsp", "spacy", "thinc", "blis", "cymem",
-    "preshed", "murmurhash", "srsly", "wasabi", "weasel", "catalogue", "confection", "langcodes", "language-data",
-    "marisa-trie", "smart-open", "cloudpathlib", "spacy-legacy", "spacy-loggers", "debugpy",
+    "jupyterlab",
+    "notebook",
+    "jupyterlab-server",
+    "notebook-shim",
+    "jupyter-lsp",
+    "spacy",
+    "thinc",
+    "blis",
+    "cymem",
+    "preshed",
+    "murmurhash",
+    "srsly",
+    "wasabi",
+    "weasel",
+    "catalogue",
+    "confection",
+    "langcodes",
+    "language-data",
+    "marisa-trie",
+    "smart-open",
+    "cloudpathlib",
+    "spacy-legacy",
+    "spacy-loggers",
+    "debugpy",
 }
 LEAVE_OUT_PREFIXES = ("nvidia-", "cuda-")
 
@@ -66,8 +165,18 @@ def _norm(name: str) -> str:
 
 
 def _pip(*args: str) -> list[str]:
-    command = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--only-binary=:all:",
-               "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        *args,
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+    ]
     for platform in PLATFORMS:
         command += ["--platform", platform]
     return command
@@ -77,8 +186,10 @@ def resolve() -> list[str]:
     """``name==version`` of every wheel the GPU machine lacks for grading (pip's resolver, for Python 3.12)."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
-        subprocess.run(_pip("install", "--dry-run", "--ignore-installed", "--target", scratch, "--quiet",
-                            "--report", str(report), *NEEDED), check=True)
+        subprocess.run(
+            _pip("install", "--dry-run", "--ignore-installed", "--target", scratch, "--quiet", "--report", str(report), *NEEDED),
+            check=True,
+        )
         installs = json.loads(report.read_text())["install"]
     pins = []
     for item in installs:
@@ -105,8 +216,11 @@ def bubblewrap(dest: Path, dry_run: bool) -> None:
 
 def lock() -> int:
     pins = resolve()
-    LOCK.write_text("# Wheels a bare GPU machine (Python 3.12) lacks for grading; made by `tools/gpu-rehearsal.sh lock`.\n"
-                    + "\n".join(pins) + "\n")
+    LOCK.write_text(
+        "# Wheels a bare GPU machine (Python 3.12) lacks for grading; made by `tools/gpu-rehearsal.sh lock`.\n"
+        + "\n".join(pins)
+        + "\n"
+    )
     print(f"wrote {len(pins)} pins into {LOCK}")
     return 0
 
@@ -120,16 +234,30 @@ def prepare(dry_run: bool) -> int:
     bubblewrap(REHEARSAL / "bwrap", dry_run)
     if dry_run:
         with tempfile.TemporaryDirectory() as scratch:
-            subprocess.run(_pip("install", "--dry-run", "--no-deps", "--ignore-installed", "--target", scratch, "--quiet",
-                                *pins), check=True)
+            subprocess.run(
+                _pip("install", "--dry-run", "--no-deps", "--ignore-installed", "--target", scratch, "--quiet", *pins), check=True
+            )
         print(f"dry run: the {len(pins)} locked wheels for Python {PYTHON_VERSION} and bubblewrap can be had; nothing downloaded")
         return 0
     wheels = REHEARSAL / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
     wheels.mkdir(parents=True)
     subprocess.run(_pip("download", "--no-deps", "--quiet", "-d", str(wheels), *pins), check=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(wheels), str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+    )
     size = sum(p.stat().st_size for p in wheels.iterdir()) / 2**20
     print(f"wrote {len(list(wheels.iterdir()))} wheels ({size:.0f} MB) into {wheels} and bwrap into {REHEARSAL / 'bwrap'}")
     return 0
@@ -146,8 +274,9 @@ class GpuMemory:
         return self
 
     def _used(self) -> int:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"], capture_output=True, text=True
+        ).stdout
         return sum(int(line) for line in out.split() if line.strip().isdigit())
 
     def _watch(self):
@@ -170,22 +299,37 @@ def grade(out: Path | None) -> int:
     if not torch.cuda.is_available():
         raise SystemExit("error: the rehearsal needs a CUDA GPU, and torch sees none (check nvidia-smi and the torch build)")
     site = os.environ.get("DL4PHYS_REHEARSAL_SITE", "")
-    overrides = {"SandboxKernelManager": {"kernel_env": {"PYTHONPATH": os.pathsep.join(p for p in [site, str(ROOT / "src")] if p)}}}
-    rows = [f"# {torch.cuda.get_device_name(0)}, torch {torch.__version__}, Python {sys.version.split()[0]}",
-            "| assignment | case | score | expected | wall time | peak GPU memory |", "|:---|:---|---:|---:|---:|---:|"]
+    overrides = {
+        "SandboxKernelManager": {"kernel_env": {"PYTHONPATH": os.pathsep.join(p for p in [site, str(ROOT / "src")] if p)}}
+    }
+    rows = [
+        f"# {torch.cuda.get_device_name(0)}, torch {torch.__version__}, Python {sys.version.split()[0]}",
+        "| assignment | case | score | expected | wall time | peak GPU memory |",
+        "|:---|:---|---:|---:|---:|---:|",
+    ]
     print("\n".join(rows), flush=True)
     failed = False
     with tempfile.TemporaryDirectory() as scratch:
-        course = grading.Course(root=Path(scratch), source=ROOT / "source", config_file=ROOT / "nbgrader_config.py",
-                                cases=ROOT / "tests" / "submissions")
+        course = grading.Course(
+            root=Path(scratch),
+            source=ROOT / "source",
+            config_file=ROOT / "nbgrader_config.py",
+            cases=ROOT / "tests" / "submissions",
+        )
         course = course.with_overrides(overrides)
         if site:  # the wheels' folder, read-only in the sandbox
             settings = course.config.SandboxKernelManager
             course = course.with_overrides({"SandboxKernelManager": {"readonly_paths": list(settings.readonly_paths) + [site]}})
         for assignment in course.assignments():
             cases = {name: load_case(path) for name, path in grading.demo_cases(course, assignment).items()}
-            wrong = next((n for n, c in cases.items() if n not in ("perfect", "blank") and
-                          (isinstance(c.score, str) or c.score < cases["perfect"].score)), None)
+            wrong = next(
+                (
+                    n
+                    for n, c in cases.items()
+                    if n not in ("perfect", "blank") and (isinstance(c.score, str) or c.score < cases["perfect"].score)
+                ),
+                None,
+            )
             grading.release(course, [assignment])
             for case in [c for c in ("perfect", wrong) if c]:
                 grading.submit_demo_cases(course, assignment, [case])

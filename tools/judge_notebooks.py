@@ -59,8 +59,11 @@ def _with_source_tests(submitted: Path, source: Path) -> Path:
     """The submission as the grader runs it: read-only cells (tests with their hidden part) from the source."""
     import nbformat
 
-    locked = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-              if c.metadata.get("nbgrader", {}).get("locked")}
+    locked = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(source, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("locked")
+    }
     try:
         notebook = nbformat.read(submitted, as_version=4)
     except Exception:  # not a notebook: graded as nothing run
@@ -79,8 +82,11 @@ def run(notebook: Path, workdir: Path) -> tuple[Path, float]:
     records = workdir / "records"
     records.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--execute", str(notebook), str(records), str(workdir / "log.txt")],
-                   check=False, env=dict(os.environ, MPLBACKEND="Agg"))
+    subprocess.run(
+        [sys.executable, __file__, "--execute", str(notebook), str(records), str(workdir / "log.txt")],
+        check=False,
+        env=dict(os.environ, MPLBACKEND="Agg"),
+    )
     return records, time.perf_counter() - started
 
 
@@ -156,7 +162,11 @@ def main(argv=None) -> int:
     for name in ["(reference)"] + names:
         rows = judge(source_nb, reference, results[name][0], labels, tiers)
         total, full = sum(r[1] for r in rows), sum(r[2] for r in rows)
-        expected = "full" if name == "(reference)" else __import__("dl4phys.grading.cases", fromlist=["x"]).load_case(case_files[name]).score
+        expected = (
+            "full"
+            if name == "(reference)"
+            else __import__("dl4phys.grading.cases", fromlist=["x"]).load_case(case_files[name]).score
+        )
         ok = (total == full) if expected == "full" else (total < full if isinstance(expected, str) else total == expected)
         failed |= not ok
         print(f"\n{name}: {total:g}/{full:g} (expected {expected}) {'OK' if ok else 'MISMATCH'}  [{results[name][1]:.0f} s]")

@@ -46,8 +46,10 @@ def run_notebook(path: Path) -> tuple[float, float, list[str]]:
                 points = float(meta.get("points", 0))
                 total += points
                 scored += 0 if error else points
-                lines.append(f"  {'PASS' if not error else 'FAIL'} {meta['grade_id']:<40} {points:g} pt  "
-                             f"{time.perf_counter() - t0:6.2f} s  {error}")
+                lines.append(
+                    f"  {'PASS' if not error else 'FAIL'} {meta['grade_id']:<40} {points:g} pt  "
+                    f"{time.perf_counter() - t0:6.2f} s  {error}"
+                )
     finally:
         os.chdir(old_cwd)
     lines.append(f"  total {scored:g}/{total:g} points in {time.perf_counter() - started:.1f} s")

@@ -49,8 +49,14 @@ def checksum(cell) -> str:
     """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``): what the release recorded."""
     meta = cell.metadata.get("nbgrader", {})
     digest = hashlib.md5()
-    for part in (cell.source, cell.cell_type, str(bool(meta.get("grade"))), str(bool(meta.get("solution"))),
-                 str(bool(meta.get("locked"))), meta.get("grade_id", "")):
+    for part in (
+        cell.source,
+        cell.cell_type,
+        str(bool(meta.get("grade"))),
+        str(bool(meta.get("solution"))),
+        str(bool(meta.get("locked"))),
+        meta.get("grade_id", ""),
+    ):
         digest.update(part.encode("utf-8"))
     if meta.get("grade"):
         digest.update(str(float(meta.get("points", 0))).encode("utf-8"))
@@ -73,8 +79,9 @@ def run_check(notebook: str | Path, timeout: int = 600) -> CheckResult:
             result.type_changed.append(_title(cell.source))
         elif meta.get("locked") and meta.get("checksum") and checksum(cell) != meta["checksum"]:
             result.edited_read_only.append(_title(cell.source))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -92,7 +99,9 @@ def format_result(result: CheckResult) -> str:
         return f"{name}: every visible test passes from a fresh kernel. The hidden tests may still find problems."
     lines = []
     if result.type_changed:
-        lines.append(f"{name}: the type of a graded cell was changed; undo it (Edit > Undo, or copy your code to a fresh release notebook):")
+        lines.append(
+            f"{name}: the type of a graded cell was changed; undo it (Edit > Undo, or copy your code to a fresh release notebook):"
+        )
         lines += [f"  - {title}" for title in result.type_changed]
     if result.edited_read_only:
         lines.append(f"{name}: read-only cells were edited; the grader restores them, so your edits there do not count:")

@@ -80,9 +80,12 @@ def cmd_grade(args) -> int:
     from .grading import grade
 
     course = _course(args)
-    outcomes = grade(course, args.assignment, args.student or None, unsafe=args.unsafe, workers=args.workers,
-                     scheduler=args.scheduler)
-    print(f"autograded {sum(o.ok for o in outcomes)} of {len(outcomes)} submissions of {args.assignment} into {course.autograded}")
+    outcomes = grade(
+        course, args.assignment, args.student or None, unsafe=args.unsafe, workers=args.workers, scheduler=args.scheduler
+    )
+    print(
+        f"autograded {sum(o.ok for o in outcomes)} of {len(outcomes)} submissions of {args.assignment} into {course.autograded}"
+    )
     return _print_outcomes(outcomes)
 
 
@@ -110,8 +113,9 @@ def cmd_demo(args) -> int:
     course = Course.at(args.course_dir)
     # The demo grades in its own folder: the course's release/ and student data are never touched.
     out = Path(args.out or course.root / "demo").resolve()
-    demo_course = Course(root=out, source=course.source, release=out / "release", config_file=course.config_file,
-                         cases=course.cases)
+    demo_course = Course(
+        root=out, source=course.source, release=out / "release", config_file=course.config_file, cases=course.cases
+    )
     for assignment in args.assignments:
         demo_course.check_assignment(assignment)
     print(f"demo course folder: {out}")
@@ -151,26 +155,42 @@ def cmd_publish(args) -> int:
 def _instructor_commands(sub) -> None:
     def add(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--course-dir", default=None, help="the course's folder (source/, nbgrader_config.py, submitted/, ...); "
-                                                          "default: the current folder")
+        p.add_argument(
+            "--course-dir",
+            default=None,
+            help="the course's folder (source/, nbgrader_config.py, submitted/, ...); default: the current folder",
+        )
         p.set_defaults(func=func)
         return p
 
     def database(p):
-        p.add_argument("--db-url", help="gradebook on a database server, e.g. postgresql+psycopg2://grader@127.0.0.1/dl4phys "
-                                        "(default: gradebook.db in the course folder)")
+        p.add_argument(
+            "--db-url",
+            help="gradebook on a database server, e.g. postgresql+psycopg2://grader@127.0.0.1/dl4phys "
+            "(default: gradebook.db in the course folder)",
+        )
 
     p = add("release", cmd_release, "generate student versions of assignments into release/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all under source/)")
     database(p)
     p = add("grade", cmd_grade, "autograde the submissions of an assignment in the bubblewrap sandbox")
     p.add_argument("assignment")
-    p.add_argument("--unsafe", action="store_true",
-                   help="run student code without the sandbox (only for code you trust: it gets your rights)")
-    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
-                   help="students graded at once on a local Dask cluster (default: the number of cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on an existing Dask cluster instead, e.g. tcp://10.0.0.5:8786 (dask-jobqueue on Slurm/HTCondor)")
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="run student code without the sandbox (only for code you trust: it gets your rights)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="students graded at once on a local Dask cluster (default: the number of cores)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on an existing Dask cluster instead, e.g. tcp://10.0.0.5:8786 (dask-jobqueue on Slurm/HTCondor)",
+    )
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     database(p)
     p = add("feedback", cmd_feedback, "write HTML feedback for autograded submissions")
@@ -219,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; graded submissions so far are in the gradebook, run the command again to finish",
-              file=sys.stderr)
+        print(
+            "error: interrupted; graded submissions so far are in the gradebook, run the command again to finish", file=sys.stderr
+        )
         return 130
 
 

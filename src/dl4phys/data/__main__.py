@@ -27,8 +27,15 @@ from pathlib import Path
 
 
 def _cmd_generate(args) -> int:
-    from .generate import (DEFAULT_PLAN, GeneratorUnavailable, HiddenSeedUnavailable, default_workdir, generate_all,
-                           instructor_plan, require_generators)
+    from .generate import (
+        DEFAULT_PLAN,
+        GeneratorUnavailable,
+        HiddenSeedUnavailable,
+        default_workdir,
+        generate_all,
+        instructor_plan,
+        require_generators,
+    )
 
     try:
         t0 = time.time()

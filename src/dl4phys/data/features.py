@@ -264,9 +264,7 @@ def jet_features(consts, n_jobs=None, batch: int = BATCH, progress: bool = False
         results = [_features_batch(p) for p in tqdm(pieces, disable=not progress, desc="features")]
     else:
         with _mp_context().Pool(min(n_jobs, len(pieces))) as pool:
-            results = list(
-                tqdm(pool.imap(_features_batch, pieces), total=len(pieces), disable=not progress, desc="features")
-            )
+            results = list(tqdm(pool.imap(_features_batch, pieces), total=len(pieces), disable=not progress, desc="features"))
     out = pd.concat(results, axis=0, ignore_index=True)
     return out[FEATURE_COLUMNS]
 

@@ -146,7 +146,8 @@ def hidden_split_seed(folder=None) -> int:
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
         raise HiddenSeedUnavailable(
             f"the hidden split's seed is the instructor's setting `test_seed = N` in {path} ({type(exc).__name__}); "
-            "without it only the shipped sample can be made: generate --splits train valid") from None
+            "without it only the shipped sample can be made: generate --splits train valid"
+        ) from None
     if not isinstance(seed, int) or seed == PUBLIC_TEST_SEED:
         raise HiddenSeedUnavailable(f"{path}: test_seed must be an integer other than the public {PUBLIC_TEST_SEED}")
     return seed
@@ -315,8 +316,7 @@ class JetGenerator:
         while len(consts) < n:
             if self.n_events > max_events:
                 raise RuntimeError(
-                    f"{self.n_events} events gave only {len(consts)} {self.cls} jets: "
-                    "the selection accepts (almost) nothing"
+                    f"{self.n_events} events gave only {len(consts)} {self.cls} jets: the selection accepts (almost) nothing"
                 )
             for c, t in self.next_event_jets():
                 consts.append(c)

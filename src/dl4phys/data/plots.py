@@ -56,8 +56,7 @@ def make_plots(out, split: str = "train", features=None) -> list[Path]:
         for label, (name, colour) in CLASS_STYLE.items():
             sel = features[features["label"] == label]
             values = fn(sel)
-            ax.hist(values, bins=bins, density=True, histtype="step", lw=1.6, color=colour,
-                    label=f"{name} ({len(sel)} jets)")
+            ax.hist(values, bins=bins, density=True, histtype="step", lw=1.6, color=colour, label=f"{name} ({len(sel)} jets)")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("normalised jets")
         ax.set_title(f"{split} split: anti-kT R=0.8, 550 < pT < 650 GeV, |eta| < 2", fontsize=8)

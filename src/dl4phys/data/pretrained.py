@@ -72,15 +72,21 @@ def _remove(path: Path) -> None:
 def _short(err: BaseException) -> str:
     """One short line for an error: requests' connection errors nest the reason deep in a long message."""
     text = str(err).splitlines()[0] if str(err) else ""
-    for known in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
-                  "Network is unreachable", "timed out"):
+    for known in (
+        "Connection refused",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Network is unreachable",
+        "timed out",
+    ):
         if known in text:
             return f"{type(err).__name__}, {known.lower()}"
     return f"{type(err).__name__}: {text[:120]}" if text else type(err).__name__
 
 
-def download_weights(url: str = RESNET18_URL, folder: str | os.PathLike | None = None, *, progress: bool = True,
-                     timeout: float = 60.0) -> Path:
+def download_weights(
+    url: str = RESNET18_URL, folder: str | os.PathLike | None = None, *, progress: bool = True, timeout: float = 60.0
+) -> Path:
     """Download the weights file at ``url`` into ``folder`` (default :func:`weights_dir`), once; return its path.
 
     A file already there is not downloaded again. The download goes to a temporary name and gets its
@@ -110,8 +116,13 @@ def download_weights(url: str = RESNET18_URL, folder: str | os.PathLike | None =
     level = logger.level
     logger.setLevel(logging.WARNING)  # pooch announces every download on stderr
     try:
-        pooch.retrieve(url, known_hash=None, fname=part.name, path=folder,
-                       downloader=pooch.HTTPDownloader(progressbar=progress, timeout=timeout))
+        pooch.retrieve(
+            url,
+            known_hash=None,
+            fname=part.name,
+            path=folder,
+            downloader=pooch.HTTPDownloader(progressbar=progress, timeout=timeout),
+        )
     except Exception as err:  # requests' errors (no network, refused, an HTTP status) and OSError
         _remove(part)
         raise WeightsUnavailable(f"cannot download {url}: {_short(err)}") from None
@@ -120,8 +131,9 @@ def download_weights(url: str = RESNET18_URL, folder: str | os.PathLike | None =
     got = _sha256(part)
     if not got.startswith(prefix):
         _remove(part)
-        raise WeightsUnavailable(f"checksum mismatch for {name}: SHA-256 {got[:16]}..., expected {prefix}...; "
-                                 "the file was deleted")
+        raise WeightsUnavailable(
+            f"checksum mismatch for {name}: SHA-256 {got[:16]}..., expected {prefix}...; the file was deleted"
+        )
     os.replace(part, path)
     return path
 
@@ -152,5 +164,13 @@ def resnet18_weights(*, download: bool = True, url: str = RESNET18_URL):
         return None
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "RESNET18_URL", "WeightsUnavailable", "download_weights", "hash_prefix",
-           "resnet18_weights", "weights_dir"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "RESNET18_URL",
+    "WeightsUnavailable",
+    "download_weights",
+    "hash_prefix",
+    "resnet18_weights",
+    "weights_dir",
+]

@@ -45,8 +45,15 @@ class DownloadError(RuntimeError):
     """A download failed; the message is one line and says what to do."""
 
 
-def download_reference(dest, files=None, base_url: str = BASE_URL, checksums=None, progress: bool = True,
-                       timeout: float = 30.0, retries: int = RETRIES) -> dict:
+def download_reference(
+    dest,
+    files=None,
+    base_url: str = BASE_URL,
+    checksums=None,
+    progress: bool = True,
+    timeout: float = 30.0,
+    retries: int = RETRIES,
+) -> dict:
     """Download the top-tagging reference dataset into ``dest``.
 
     Args:

@@ -24,8 +24,12 @@ import nbformat
 from .course import Course, gradebook, last_line, nbgrader_api, quiet_nbgrader
 
 #: Error names the grading pipeline itself writes into cells, with how the report words them.
-RUN_PROBLEMS = {"KernelDied": "kernel stopped", "CellTimeoutError": "cell timed out", "TamperError": "tamper guard",
-                "stderr": "wrote to stderr (nbgrader scores such a test cell zero)"}
+RUN_PROBLEMS = {
+    "KernelDied": "kernel stopped",
+    "CellTimeoutError": "cell timed out",
+    "TamperError": "tamper guard",
+    "stderr": "wrote to stderr (nbgrader scores such a test cell zero)",
+}
 
 
 TAMPER_PREFIX = "tamper guard: "  # dl4phys.sandbox.guard.REPORT_PREFIX (not imported: it runs in kernels)
@@ -155,7 +159,11 @@ def structure_problems(course: Course, assignment: str, student: str) -> list[st
                     source = reference[grade_id]
                     if cell.cell_type != source.cell_type:
                         notes.append(f"changed the type of cell {grade_id} (restored)")
-                    elif source.locked and cell.source.strip() != source.source.strip() and not is_hidden_variant(source.source, cell.source):
+                    elif (
+                        source.locked
+                        and cell.source.strip() != source.source.strip()
+                        and not is_hidden_variant(source.source, cell.source)
+                    ):
                         notes.append(f"edited read-only cell {grade_id} (restored)")
             notes += [f"deleted cell {g} (restored)" for g, c in reference.items() if c.locked and g not in seen]
     return notes
@@ -174,13 +182,19 @@ def run_problems(course: Course, assignment: str, student: str) -> list[str]:
                 if stopped:  # the judge keeps a judged cell's kernel error as a line of text
                     ename, output = stopped.group(1), {"evalue": stopped.group(2)}
                 elif TAMPER_PREFIX in text:
-                    line = next(li for li in text.splitlines() if li.startswith(TAMPER_PREFIX)) if any(
-                        li.startswith(TAMPER_PREFIX) for li in text.splitlines()) else ""
+                    line = (
+                        next(li for li in text.splitlines() if li.startswith(TAMPER_PREFIX))
+                        if any(li.startswith(TAMPER_PREFIX) for li in text.splitlines())
+                        else ""
+                    )
                     if line:
-                        ename, output = "TamperError", {"evalue": line[len(TAMPER_PREFIX):]}
+                        ename, output = "TamperError", {"evalue": line[len(TAMPER_PREFIX) :]}
                 if ename in RUN_PROBLEMS:
                     message, cells = found.setdefault(ename, (output.get("evalue") or output.get("text", "")[:80].strip(), []))
                     cells.append(cell.metadata.get("nbgrader", {}).get("grade_id") or "an ungraded cell")
                     break
-    return [f"{RUN_PROBLEMS[ename]} in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
-            + " ".join(message.split())[:200] for ename, (message, cells) in found.items()]
+    return [
+        f"{RUN_PROBLEMS[ename]} in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
+        + " ".join(message.split())[:200]
+        for ename, (message, cells) in found.items()
+    ]

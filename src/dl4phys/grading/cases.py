@@ -78,8 +78,15 @@ def load_case(path: Path) -> Case:
     for edit in data.get("edits", []):
         if sum(key in edit for key in EDIT_KINDS) != 1:
             raise CaseError(f"{path}: each [[edits]] entry needs exactly one of {', '.join(EDIT_KINDS)}")
-    return Case(Path(path).stem, data["base"], score, data["why"], data.get("note", ""),
-                dict(data.get("cells", {})), tuple(data.get("edits", [])))
+    return Case(
+        Path(path).stem,
+        data["base"],
+        score,
+        data["why"],
+        data.get("note", ""),
+        dict(data.get("cells", {})),
+        tuple(data.get("edits", [])),
+    )
 
 
 def cases_in(folder: Path) -> dict[str, Path]:

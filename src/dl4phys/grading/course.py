@@ -66,8 +66,9 @@ class Course:
         """The course in ``folder`` (default: the current folder); CourseError if it is not one."""
         root = Path(folder or os.getcwd()).resolve()
         if not (root / "source").is_dir() and not (root / CONFIG_FILE).is_file() and "source" not in kwargs:
-            raise CourseError(f"{root} is not a course folder (no source/ or {CONFIG_FILE}): "
-                              "run from the course's root or pass --course-dir")
+            raise CourseError(
+                f"{root} is not a course folder (no source/ or {CONFIG_FILE}): run from the course's root or pass --course-dir"
+            )
         return cls(root=root, **kwargs)
 
     def with_overrides(self, extra: dict) -> Course:

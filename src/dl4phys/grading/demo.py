@@ -50,8 +50,9 @@ def submit_demo_cases(course: Course, assignment: str, cases: list[str] | None =
     return students
 
 
-def demo(course: Course, assignments: list[str] | None = None, *, unsafe: bool = False,
-         workers: int = 1) -> tuple[list[GradeOutcome], str, Path]:
+def demo(
+    course: Course, assignments: list[str] | None = None, *, unsafe: bool = False, workers: int = 1
+) -> tuple[list[GradeOutcome], str, Path]:
     """Release the assignments, grade their demo submissions, write feedback and the report."""
     release(course, assignments or course.assignments())
     assignments = assignments or [a for a in course.assignments() if demo_cases(course, a)]

@@ -12,7 +12,6 @@ import os
 from .autograde import GradeOutcome
 from .course import Course, CourseError, last_line, nbgrader_api, progress, quiet_nbgrader
 
-
 #: What nbgrader's release_feedback reads besides the pages (written by nbgrader's submit and collect).
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 

@@ -19,14 +19,30 @@ BEGIN = "<!--This table is automatically generated, do not fill manually!-->"
 END = "<!--End of table-->"
 
 PLATFORMS = [
-    ("Colab", "https://colab.research.google.com/assets/colab-badge.svg", "Open In Colab",
-     "https://colab.research.google.com/github/{repo}/blob/{branch}/{path}"),
-    ("Kaggle", "https://kaggle.com/static/images/open-in-kaggle.svg", "Kaggle",
-     "https://kaggle.com/kernels/welcome?src=https://github.com/{repo}/blob/{branch}/{path}"),
-    ("Gradient", "https://assets.paperspace.io/img/gradient-badge.svg", "Gradient",
-     "https://console.paperspace.com/github/{repo}/blob/{branch}/{path}"),
-    ("Studio Lab", "https://studiolab.sagemaker.aws/studiolab.svg", "Open In SageMaker Studio Lab",
-     "https://studiolab.sagemaker.aws/import/github/{repo}/blob/{branch}/{path}"),
+    (
+        "Colab",
+        "https://colab.research.google.com/assets/colab-badge.svg",
+        "Open In Colab",
+        "https://colab.research.google.com/github/{repo}/blob/{branch}/{path}",
+    ),
+    (
+        "Kaggle",
+        "https://kaggle.com/static/images/open-in-kaggle.svg",
+        "Kaggle",
+        "https://kaggle.com/kernels/welcome?src=https://github.com/{repo}/blob/{branch}/{path}",
+    ),
+    (
+        "Gradient",
+        "https://assets.paperspace.io/img/gradient-badge.svg",
+        "Gradient",
+        "https://console.paperspace.com/github/{repo}/blob/{branch}/{path}",
+    ),
+    (
+        "Studio Lab",
+        "https://studiolab.sagemaker.aws/studiolab.svg",
+        "Open In SageMaker Studio Lab",
+        "https://studiolab.sagemaker.aws/import/github/{repo}/blob/{branch}/{path}",
+    ),
 ]
 
 
@@ -52,8 +68,10 @@ def notebook_title(path: Path) -> str:
 
 def release_notebooks(release: Path, folder: str = "release") -> list[tuple[str, str]]:
     """(title, path in the repository) of every notebook of a release folder that sits at ``folder`` in its repository."""
-    return [(notebook_title(path), f"{folder}/{path.relative_to(release).as_posix()}")
-            for path in sorted(Path(release).glob("*/*.ipynb"))]
+    return [
+        (notebook_title(path), f"{folder}/{path.relative_to(release).as_posix()}")
+        for path in sorted(Path(release).glob("*/*.ipynb"))
+    ]
 
 
 def badge_table(notebooks: list[tuple[str, str]], repo: str, branch: str) -> str:
@@ -61,8 +79,9 @@ def badge_table(notebooks: list[tuple[str, str]], repo: str, branch: str) -> str
     GitHub repository ``repo`` (owner/name) at ``branch``."""
     rows = [("Notebook",) + tuple(name for name, *_ in PLATFORMS)]
     for title, path in notebooks:
-        badges = tuple(f"[![{alt}]({image})]({link.format(repo=repo, branch=branch, path=path)})"
-                       for _, image, alt, link in PLATFORMS)
+        badges = tuple(
+            f"[![{alt}]({image})]({link.format(repo=repo, branch=branch, path=path)})" for _, image, alt, link in PLATFORMS
+        )
         rows.append((title,) + badges)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]

@@ -48,14 +48,21 @@ def grading_times(course: Course) -> dict[str, float]:
 def scores(course: Course) -> pd.DataFrame:
     """Autograded scores of every submission in the gradebook (columns: SCORE_COLUMNS), sorted."""
     url = course.db_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise CourseError(f"no gradebook at {url[len('sqlite:///'):]}: grade something first")
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise CourseError(f"no gradebook at {url[len('sqlite:///') :]}: grade something first")
     rows = []
     with gradebook(course) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
-                rows.append((submission.student.id, assignment.name, float(submission.code_score),
-                             float(submission.max_code_score), bool(submission.needs_manual_grade)))
+                rows.append(
+                    (
+                        submission.student.id,
+                        assignment.name,
+                        float(submission.code_score),
+                        float(submission.max_code_score),
+                        bool(submission.needs_manual_grade),
+                    )
+                )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS).sort_values(["student", "assignment"], ignore_index=True)
 
 
@@ -77,8 +84,12 @@ def score_table(table: pd.DataFrame) -> str:
     """A plain-text table, one row per student and one column per assignment (``score/max``, * = written answers pending)."""
     if table.empty:
         return "no graded submissions"
-    cells = table.assign(cell=[f"{s:g}/{m:g}" + ("*" if p else "") for s, m, p in
-                               zip(table.auto_score, table.max_auto_score, table.manual_grading_pending)])
+    cells = table.assign(
+        cell=[
+            f"{s:g}/{m:g}" + ("*" if p else "")
+            for s, m, p in zip(table.auto_score, table.max_auto_score, table.manual_grading_pending)
+        ]
+    )
     wide = cells.pivot(index="student", columns="assignment", values="cell").fillna("-")
     wide.columns.name = None
     text = wide.reset_index().to_string(index=False, justify="left")

@@ -33,9 +33,11 @@ log = logging.getLogger("dl4phys.grade")
 
 def reads_jet_features(course: Course, assignment: str) -> bool:
     """Does the assignment compute jet features (N-subjettiness) in its notebooks?"""
-    return any(name in path.read_text(errors="replace")
-               for path in (course.source / assignment).glob("*.ipynb")
-               for name in ("load_features(", "hidden_test_features("))
+    return any(
+        name in path.read_text(errors="replace")
+        for path in (course.source / assignment).glob("*.ipynb")
+        for name in ("load_features(", "hidden_test_features(")
+    )
 
 
 def grading_course(course: Course, assignment: str, unsafe: bool = False) -> Course:
@@ -46,8 +48,10 @@ def grading_course(course: Course, assignment: str, unsafe: bool = False) -> Cou
     if unsafe:
         return course.with_overrides({"SandboxedExecute": {"sandbox": False}})
     if sandbox.bwrap_path() is None:
-        raise CourseError("bubblewrap is not installed, so student code would run with your rights: "
-                          "`apt-get install bubblewrap` (make does it as root), or pass --unsafe")
+        raise CourseError(
+            "bubblewrap is not installed, so student code would run with your rights: "
+            "`apt-get install bubblewrap` (make does it as root), or pass --unsafe"
+        )
     settings = course.config.get("SandboxKernelManager", {})
     readonly = list(settings.get("readonly_paths", []))
     env = dict(settings.get("kernel_env", {}))
@@ -74,8 +78,15 @@ def prepare_references(course: Course, assignment: str) -> None:
             reference_records(source, assignment, course.config, root, log=log)
 
 
-def grade(course: Course, assignment: str, students: list[str] | None = None, *, unsafe: bool = False,
-          workers: int = 1, scheduler: str | None = None) -> list[GradeOutcome]:
+def grade(
+    course: Course,
+    assignment: str,
+    students: list[str] | None = None,
+    *,
+    unsafe: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> list[GradeOutcome]:
     """Autograde the submissions of ``assignment`` (all students, or those given) in the sandbox.
 
     Every student is attempted and nothing a student submitted is modified. Notes (kernel deaths,
@@ -84,8 +95,10 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, *,
     course.check_assignment(assignment)
     students = students or course.students(assignment)
     if not students:
-        raise CourseError(f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
-                          "(nbgrader collect does this)")
+        raise CourseError(
+            f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
+            "(nbgrader collect does this)"
+        )
     course = grading_course(course, assignment, unsafe)
     ensure_in_gradebook(course, assignment)
     if scheduler is None:  # a remote cluster's workers may have another device: they compute their own
@@ -191,14 +204,20 @@ def local_cluster(workers: int):
     from dask.distributed import LocalCluster
 
     threads = kernel_threads(workers)
-    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{name}": threads
-                          for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with dask.config.set(
+        {
+            f"distributed.nanny.pre-spawn-environ.{name}": threads
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+        }
+    ):
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
+        )
 
 
-def _grade_in_parallel(course: Course, assignment: str, students: list[str], workers: int,
-                       scheduler: str | None) -> list[GradeOutcome]:
+def _grade_in_parallel(
+    course: Course, assignment: str, students: list[str], workers: int, scheduler: str | None
+) -> list[GradeOutcome]:
     from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
@@ -207,11 +226,26 @@ def _grade_in_parallel(course: Course, assignment: str, students: list[str], wor
     outcomes: dict[str, GradeOutcome] = {}
     try:
         with Client(scheduler or cluster) as client:
-            futures = [client.submit(grade_in_private_gradebook, course, assignment, student, str(template),
-                                     key=f"grade-{assignment}-{student}", pure=False, retries=2)
-                       for student in students]
-            bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", leave=False,
-                       disable=len(futures) < 2 or not sys.stderr.isatty())
+            futures = [
+                client.submit(
+                    grade_in_private_gradebook,
+                    course,
+                    assignment,
+                    student,
+                    str(template),
+                    key=f"grade-{assignment}-{student}",
+                    pure=False,
+                    retries=2,
+                )
+                for student in students
+            ]
+            bar = tqdm(
+                total=len(futures),
+                desc=f"grading {assignment}",
+                unit="student",
+                leave=False,
+                disable=len(futures) < 2 or not sys.stderr.isatty(),
+            )
             for future in as_completed(futures):
                 student = future.key.split(f"grade-{assignment}-", 1)[1]
                 try:

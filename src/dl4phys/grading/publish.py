@@ -39,25 +39,62 @@ from .lectures import badge_table, release_notebooks, repository_setting
 
 #: The student part of the course package, relative to the package's folder; nothing else of it is published.
 STUDENT_PACKAGE = (
-    "__init__.py", "__main__.py", "cli.py", "check.py", "checks.py",
-    "data/__init__.py", "data/__main__.py", "data/_util.py", "data/features.py", "data/io.py", "data/reference.py",
-    "data/splits.py", "data/sample/train.h5", "data/sample/valid.h5",
+    "__init__.py",
+    "__main__.py",
+    "cli.py",
+    "check.py",
+    "checks.py",
+    "data/__init__.py",
+    "data/__main__.py",
+    "data/_util.py",
+    "data/features.py",
+    "data/io.py",
+    "data/reference.py",
+    "data/splits.py",
+    "data/sample/train.h5",
+    "data/sample/valid.h5",
 )
 #: Pins of the course's requirements.txt that students never need (grading, the gradebook server, tests, jet generation).
-INSTRUCTOR_PACKAGES = frozenset({"nbgrader", "dask", "distributed", "psycopg2-binary", "pytest", "pytest-timeout",
-                                 "hypothesis", "pythia8mc"})
+INSTRUCTOR_PACKAGES = frozenset(
+    {"nbgrader", "dask", "distributed", "psycopg2-binary", "pytest", "pytest-timeout", "hypothesis", "pythia8mc"}
+)
 #: Left out of the ``notebooks`` extra: hosted platforms ship their own builds (CUDA torch), and Jupyter.
 PLATFORM_PACKAGES = frozenset({"torch", "torchvision", "numpy", "jupyterlab", "ipykernel", "nbformat", "nbclient"})
 #: What the student package imports (lower bounds; the pins are requirements.txt).
-STUDENT_DEPENDENCIES = ("torch", "numpy", "pandas", "tables", "tqdm", "platformdirs", "fastjet", "nbformat", "nbclient",
-                        "ipykernel")
+STUDENT_DEPENDENCIES = (
+    "torch",
+    "numpy",
+    "pandas",
+    "tables",
+    "tqdm",
+    "platformdirs",
+    "fastjet",
+    "nbformat",
+    "nbclient",
+    "ipykernel",
+)
 #: The first line of the students' README: a folder with it is a students' repository publish may update.
 MARKER = "<!-- Written by the course's `python -m dl4phys publish`: change the course and publish again, not this file. -->"
 #: Names that are the instructor's wherever they appear in a path.
-INSTRUCTOR_FOLDERS = frozenset({"source", "tests", "hidden_data", "submitted", "autograded", "feedback", "demo", "report",
-                                "grading", "sandbox", "preprocessors", "judging"})
-INSTRUCTOR_FILES = frozenset({"nbgrader_config.py", "gradebook.db", "grades.csv", "generate.py", "plots.py",
-                              "grading_notes.json"})
+INSTRUCTOR_FOLDERS = frozenset(
+    {
+        "source",
+        "tests",
+        "hidden_data",
+        "submitted",
+        "autograded",
+        "feedback",
+        "demo",
+        "report",
+        "grading",
+        "sandbox",
+        "preprocessors",
+        "judging",
+    }
+)
+INSTRUCTOR_FILES = frozenset(
+    {"nbgrader_config.py", "gradebook.db", "grades.csv", "generate.py", "plots.py", "grading_notes.json"}
+)
 NBGRADER_MARKER = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 SECRET_BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 MIN_SECRET_LINE = 12  # shorter lines (``return x``, ``else:``) say nothing about a solution
@@ -96,12 +133,15 @@ def settings(course: Course) -> Settings:
         repo, branch = repository_setting(pyproject)
         course_repository = tomllib.loads(pyproject.read_text())["tool"]["dl4phys"].get("course_repository", "")
     except (OSError, KeyError, ValueError) as err:
-        raise CourseError(f"{pyproject}: [tool.dl4phys] needs student_repository = \"https://github.com/OWNER/NAME\" ({err})") from err
+        raise CourseError(
+            f'{pyproject}: [tool.dl4phys] needs student_repository = "https://github.com/OWNER/NAME" ({err})'
+        ) from err
     found = Settings(repo, branch, course_repository.rstrip("/"))
     own = _url_pattern(found.course_repository)
     if own and own.search(found.student_url):
-        raise CourseError("[tool.dl4phys] student_repository and course_repository must be two repositories: "
-                          "the course's own stays private")
+        raise CourseError(
+            "[tool.dl4phys] student_repository and course_repository must be two repositories: the course's own stays private"
+        )
     return found
 
 
@@ -131,9 +171,13 @@ def student_tree(course: Course) -> dict[str, bytes]:
     tree["LICENSE"] = license_file.read_bytes()
     pins = student_pins(course.root / "requirements.txt")
     context = {
-        "marker": MARKER, "table": badge_table(notebooks, found.student_repo, found.student_branch),
-        "repository_url": found.student_url, "repository_name": found.student_repo.split("/")[1],
-        "python": python_version(course.root / "environment.yml"), "version": dl4phys.__version__, "pins": pins,
+        "marker": MARKER,
+        "table": badge_table(notebooks, found.student_repo, found.student_branch),
+        "repository_url": found.student_url,
+        "repository_name": found.student_repo.split("/")[1],
+        "python": python_version(course.root / "environment.yml"),
+        "version": dl4phys.__version__,
+        "pins": pins,
         "dependencies": STUDENT_DEPENDENCIES,
         "notebook_pins": [p for p in pins if p.split("==")[0].lower() not in PLATFORM_PACKAGES],
     }
@@ -150,8 +194,9 @@ def _template_folder() -> Path:
 def _render(template: str, context: dict) -> str:
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_template_folder()), keep_trailing_newline=True,
-                                     undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_template_folder()), keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
     return environment.get_template(template).render(**context)
 
 
@@ -174,8 +219,11 @@ def python_version(environment_yml: Path) -> str:
 def folder_tree(folder: Path) -> dict[str, bytes]:
     """The files of a folder (path -> bytes), without ``.git``."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".git" not in p.relative_to(folder).parts}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(folder).parts
+    }
 
 
 # ------------------------------------------------------------------------------------------ leaks
@@ -183,6 +231,7 @@ def secret_lines(course: Course) -> set[str]:
     """Lines (stripped) written between solution or hidden-test markers in ``source/`` that no release
     notebook has (not even inside a longer line), less :data:`SHARED_LINES`: any of them in a published
     file is a leak."""
+
     def sources(paths):
         return "\n".join(cell.source for path in paths for cell in nbformat.read(path, as_version=4).cells)
 
@@ -275,16 +324,19 @@ def course_revision(course: Course) -> str:
     head = subprocess.run(["git", "-C", str(course.root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return "unversioned"
-    dirty = subprocess.run(["git", "-C", str(course.root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(course.root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def _check_destination(course: Course, dest: Path) -> bool:
     """Is ``dest`` a place publish may write: empty, or written by publish before (True: a git clone to commit in)?"""
     if dest == course.root or course.root in dest.parents or dest in course.root.parents:
-        raise CourseError(f"{dest} is in or around the course folder: publish into a clone of the students' repository "
-                          "outside it, e.g. ../homework")
+        raise CourseError(
+            f"{dest} is in or around the course folder: publish into a clone of the students' repository "
+            "outside it, e.g. ../homework"
+        )
     if dest.exists() and not dest.is_dir():
         raise CourseError(f"{dest} is a file: give an empty folder or a clone of the students' repository")
     entries = [p.name for p in dest.iterdir()] if dest.is_dir() else []
@@ -292,8 +344,10 @@ def _check_destination(course: Course, dest: Path) -> bool:
     if [e for e in entries if e != ".git"]:
         readme = dest / "README.md"
         if not readme.is_file() or not readme.read_text(errors="replace").startswith(MARKER):
-            raise CourseError(f"{dest} is neither empty nor the students' repository (its README.md was not written "
-                              "by publish): give an empty folder or a clone of the students' repository")
+            raise CourseError(
+                f"{dest} is neither empty nor the students' repository (its README.md was not written "
+                "by publish): give an empty folder or a clone of the students' repository"
+            )
     if clone and _git(dest, "status", "--porcelain"):
         raise CourseError(f"{dest} has uncommitted changes: commit or discard them first (publish rewrites every file there)")
     return clone
@@ -335,7 +389,10 @@ def publish(course: Course, dest: str | os.PathLike) -> Published:
     _git(dest, "add", "--all")
     if not _git(dest, "status", "--porcelain"):
         return Published(dest, len(tree), None, message)
-    identity = [] if subprocess.run(["git", "-C", str(dest), "config", "user.email"], capture_output=True).returncode == 0 \
+    identity = (
+        []
+        if subprocess.run(["git", "-C", str(dest), "config", "user.email"], capture_output=True).returncode == 0
         else ["-c", "user.name=dl4phys publish", "-c", "user.email=publish@dl4phys.invalid"]
+    )
     subprocess.run(["git", "-C", str(dest), *identity, "commit", "--quiet", "-m", message], check=True, capture_output=True)
     return Published(dest, len(tree), _git(dest, "rev-parse", "--short=12", "HEAD"), message)

@@ -84,14 +84,21 @@ def write_html_report(course: Course, table: pd.DataFrame) -> Path:
     import jinja2
 
     folder = course.root / "report"
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("dl4phys.grading", "templates"),
-                                     autoescape=jinja2.select_autoescape(["html", "j2"]))
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("dl4phys.grading", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"])
+    )
     page = folder / "index.html"
     images = _plots(course, table, folder)
     cells = {(r.student, r.assignment): f"{r.auto_score:g} / {r.max_auto_score:g}" for r in table.itertuples()}
-    page.write_text(environment.get_template("report.html.j2").render(
-        assignments=sorted(table.assignment.unique()), students=sorted(table.student.unique()), images=images,
-        cells=cells, notes=grading_notes(course)))
+    page.write_text(
+        environment.get_template("report.html.j2").render(
+            assignments=sorted(table.assignment.unique()),
+            students=sorted(table.student.unique()),
+            images=images,
+            cells=cells,
+            notes=grading_notes(course),
+        )
+    )
     return page
 
 

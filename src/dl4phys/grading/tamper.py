@@ -20,8 +20,20 @@ from pathlib import Path
 
 import nbformat
 
-WATCHED_MODULES = {"torch", "numpy", "builtins", "math", "unittest", "dl4phys", "sklearn", "pandas", "nbgrader",
-                   "pytest", "sys", "importlib"}
+WATCHED_MODULES = {
+    "torch",
+    "numpy",
+    "builtins",
+    "math",
+    "unittest",
+    "dl4phys",
+    "sklearn",
+    "pandas",
+    "nbgrader",
+    "pytest",
+    "sys",
+    "importlib",
+}
 MAGIC_LINE = re.compile(r"^\s*[%!].*$", re.M)
 
 
@@ -63,8 +75,20 @@ def scan_source(source: str) -> list[str]:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = node.module.split(".")[0]
     # The usual short names count even without an import in the same cell.
-    aliases.update({k: v for k, v in {"torch": "torch", "np": "numpy", "numpy": "numpy", "builtins": "builtins",
-                                      "math": "math", "sys": "sys"}.items() if k not in aliases})
+    aliases.update(
+        {
+            k: v
+            for k, v in {
+                "torch": "torch",
+                "np": "numpy",
+                "numpy": "numpy",
+                "builtins": "builtins",
+                "math": "math",
+                "sys": "sys",
+            }.items()
+            if k not in aliases
+        }
+    )
     flags = []
     for node in ast.walk(tree):
         targets = []

@@ -54,8 +54,10 @@ def _close(value: np.ndarray, ref: np.ndarray, rule: dict) -> str:
         return f"has dtype {value.dtype}, expected {ref.dtype}"
     if value.dtype.kind not in "biufc":
         return f"is not a number (dtype {value.dtype})"
-    value, ref = value.astype(np.complex128 if "c" in value.dtype.kind + ref.dtype.kind else np.float64), \
-        ref.astype(np.complex128 if "c" in value.dtype.kind + ref.dtype.kind else np.float64)
+    value, ref = (
+        value.astype(np.complex128 if "c" in value.dtype.kind + ref.dtype.kind else np.float64),
+        ref.astype(np.complex128 if "c" in value.dtype.kind + ref.dtype.kind else np.float64),
+    )
     finite = np.isfinite(ref)
     if not np.all(np.isfinite(value[finite])):
         return "has NaN or infinite values where the result is finite"
@@ -68,8 +70,10 @@ def _close(value: np.ndarray, ref: np.ndarray, rule: dict) -> str:
     worst = np.max(error - allowed, initial=-np.inf)
     if worst > 0:
         index = int(np.argmax(error - allowed))
-        return (f"differs by up to {float(error.max()):.2e} (at element {index}; allowed {rule['atol']:.0e} + "
-                f"{rule['rtol']:.0e} x |value|)")
+        return (
+            f"differs by up to {float(error.max()):.2e} (at element {index}; allowed {rule['atol']:.0e} + "
+            f"{rule['rtol']:.0e} x |value|)"
+        )
     if np.any(~finite) and not np.array_equal(value[~finite], ref[~finite]):
         return "differs where the result is infinite"
     return ""
@@ -81,9 +85,15 @@ def _equal(value: np.ndarray, ref: np.ndarray) -> str:
     if (value.dtype.kind in "US") != (ref.dtype.kind in "US"):
         return "is of another kind (text where a number was expected, or the other way round)"
     if value.dtype.kind in "US":
-        return "" if np.array_equal(value, ref) else (
-            f"is {str(value[()])!r}, which is not what the test expects" if value.size == 1 and len(str(value[()])) < 40
-            else "is not what the test expects")
+        return (
+            ""
+            if np.array_equal(value, ref)
+            else (
+                f"is {str(value[()])!r}, which is not what the test expects"
+                if value.size == 1 and len(str(value[()])) < 40
+                else "is not what the test expects"
+            )
+        )
     if value.dtype.kind == "b" and ref.dtype.kind != "b" or ref.dtype.kind == "b" and value.dtype.kind != "b":
         return "is of another kind (a boolean where a number was expected, or the other way round)"
     if not np.array_equal(value, ref, equal_nan=value.dtype.kind in "fc" and ref.dtype.kind in "fc"):
@@ -118,8 +128,11 @@ def judge_cell(reference, student, max_points: float, auc_scorer: AucScorer | No
     if stopped:
         raise ReferenceError(f"the instructor's solution stopped with {stopped['what']} in this test")
     if isinstance(student, RecordError):
-        why = "the test did not run to its end (an error before it, or the notebook stopped)" \
-            if str(student) == "missing" else f"its record file is unusable: {student}"
+        why = (
+            "the test did not run to its end (an error before it, or the notebook stopped)"
+            if str(student) == "missing"
+            else f"its record file is unusable: {student}"
+        )
         return Verdict(0.0, max_points, [why])
     records, meta = student
     student_stop = meta.get("__stopped__", {}).get("what") if isinstance(meta.get("__stopped__"), dict) else None
@@ -136,8 +149,8 @@ def judge_cell(reference, student, max_points: float, auc_scorer: AucScorer | No
         reason = ""
         entry = meta.get(name)
         if kind == "relation":
-            parts = {key[len(name) + 1:]: records[key] for key in records if key.startswith(name + ".")}
-            ref_parts = {key[len(name) + 1:]: ref_records[key] for key in ref_records if key.startswith(name + ".")}
+            parts = {key[len(name) + 1 :]: records[key] for key in records if key.startswith(name + ".")}
+            ref_parts = {key[len(name) + 1 :]: ref_records[key] for key in ref_records if key.startswith(name + ".")}
             if name not in records or set(parts) != set(ref_parts):
                 reason = "no result"
             else:
@@ -158,8 +171,10 @@ def judge_cell(reference, student, max_points: float, auc_scorer: AucScorer | No
             ref = ref_records[name]
             if kind == "close":
                 if rule.get("kind") == "tensor" and rule.get("device") == "meta":
-                    reason = _equal(np.array([str(entry.get("shape")), str(entry.get("dtype")), str(entry.get("device"))]),
-                                    np.array([str(rule.get("shape")), str(rule.get("dtype")), str(rule.get("device"))]))
+                    reason = _equal(
+                        np.array([str(entry.get("shape")), str(entry.get("dtype")), str(entry.get("device"))]),
+                        np.array([str(rule.get("shape")), str(rule.get("dtype")), str(rule.get("device"))]),
+                    )
                 else:
                     reason = _close(value, ref, rule)
             elif kind == "equal":

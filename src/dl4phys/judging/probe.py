@@ -47,8 +47,12 @@ def _as_array(value) -> tuple[np.ndarray, dict]:
         import torch
 
         if isinstance(value, torch.Tensor):
-            info = {"kind": "tensor", "dtype": str(value.dtype).replace("torch.", ""), "device": value.device.type,
-                    "shape": list(value.shape)}
+            info = {
+                "kind": "tensor",
+                "dtype": str(value.dtype).replace("torch.", ""),
+                "device": value.device.type,
+                "shape": list(value.shape),
+            }
             if value.device.type == "meta":  # no values on the meta device: shape, dtype and device only
                 return np.zeros(0), info
             tensor = value.detach().cpu()
@@ -89,8 +93,7 @@ class Probe:
         file_name(grade_id)  # fails early for a grade_id that cannot name a file
 
     # -- rules ---------------------------------------------------------------------------------
-    def close(self, name: str, value, *, rtol: float = 1e-7, atol: float = 0.0, what: str = "",
-              check_dtype: bool = True) -> None:
+    def close(self, name: str, value, *, rtol: float = 1e-7, atol: float = 0.0, what: str = "", check_dtype: bool = True) -> None:
         """Judged equal to the reference within ``|x - ref| <= atol + rtol |ref|`` elementwise, same shape.
 
         With ``check_dtype`` the dtype must match too (a float32 result where float64 was asked

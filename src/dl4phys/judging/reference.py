@@ -69,13 +69,15 @@ def _run_source(source_notebook: Path, config, log=None) -> dict[str, bytes]:
         if errors and cell.cell_type == "code":
             problems.append(f"{meta.get('grade_id', 'a cell')}: {errors[0].get('ename')}: {str(errors[0].get('evalue'))[:200]}")
     if problems:
-        raise ReferenceError(f"the source notebook {Path(source_notebook).name} fails when run as the grader runs it: "
-                             + "; ".join(problems[:3]))
+        raise ReferenceError(
+            f"the source notebook {Path(source_notebook).name} fails when run as the grader runs it: " + "; ".join(problems[:3])
+        )
     return resources.get("dl4phys", {}).get("records", {})
 
 
-def reference_records(source_notebook: Path, assignment: str, config, root: Path | None = None,
-                      device: str | None = None, log=None) -> dict[str, tuple[dict, dict]]:
+def reference_records(
+    source_notebook: Path, assignment: str, config, root: Path | None = None, device: str | None = None, log=None
+) -> dict[str, tuple[dict, dict]]:
     """``grade_id -> (records, meta)`` of the source notebook's probes, computed once per key and cached."""
     device = device or grading_device()
     folder = reference_folder(root or default_reference_dir(), assignment, source_notebook, device)
@@ -89,14 +91,15 @@ def reference_records(source_notebook: Path, assignment: str, config, root: Path
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
             for name, data in records.items():
                 (staging / name).write_bytes(data)
-            (staging / COMPLETE).write_text(json.dumps({"source": str(source_notebook), "device": device,
-                                                        "records": sorted(records)}, indent=1) + "\n")
+            (staging / COMPLETE).write_text(
+                json.dumps({"source": str(source_notebook), "device": device, "records": sorted(records)}, indent=1) + "\n"
+            )
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(staging, folder)
     result = {}
     for name in json.loads((folder / COMPLETE).read_text())["records"]:
-        result[name[:-len(".npz")]] = decode((folder / name).read_bytes())
+        result[name[: -len(".npz")]] = decode((folder / name).read_bytes())
     return result
 
 

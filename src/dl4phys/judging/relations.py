@@ -49,7 +49,7 @@ def _parameters(student: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
     for name, shape in zip(names, shapes):
         dims = tuple(int(s) for s in str(shape).split(",") if s != "")
         size = int(np.prod(dims, dtype=np.int64))
-        out.append((str(name), values[start:start + size].reshape(dims)))
+        out.append((str(name), values[start : start + size].reshape(dims)))
         start += size
     if start != len(values):
         raise ValueError("the values do not fill the shapes")
@@ -100,8 +100,11 @@ def multi_head_self_attention(student: dict[str, np.ndarray], reference: dict[st
 
     heads, rtol, atol = int(reference["num_heads"]), float(reference["rtol"]), float(reference["atol"])
     x, mask, x1 = (np.asarray(reference[k]) for k in ("x", "mask", "x1"))
-    if not (np.array_equal(np.asarray(student["x"]), x) and np.array_equal(np.asarray(student["mask"]), mask)
-            and np.array_equal(np.asarray(student["x1"]), x1)):
+    if not (
+        np.array_equal(np.asarray(student["x"]), x)
+        and np.array_equal(np.asarray(student["mask"]), mask)
+        and np.array_equal(np.asarray(student["x1"]), x1)
+    ):
         return False, "was recorded for other inputs than the test's"
     out, out1 = np.asarray(student["out"]), np.asarray(student["out1"])
     if out.shape != x.shape or out1.shape != x1.shape:
@@ -111,8 +114,10 @@ def multi_head_self_attention(student: dict[str, np.ndarray], reference: dict[st
     dim = x.shape[-1]
     matrices, vectors = _projection_candidates(_parameters(student), dim)
     if len(matrices) < 4:
-        return False, (f"the module holds {len(matrices)} weight matrices of shape ({dim}, {dim}) (a ({3 * dim}, {dim}) "
-                       "one counts as three): multi-head attention needs four, for the queries, keys, values and output")
+        return False, (
+            f"the module holds {len(matrices)} weight matrices of shape ({dim}, {dim}) (a ({3 * dim}, {dim}) "
+            "one counts as three): multi-head attention needs four, for the queries, keys, values and output"
+        )
     oriented = [[m, m.T] for _, m in matrices]
     # Step 1: the value and output projections, from one-particle inputs.
     z1, y1 = x1.reshape(-1, dim).astype(np.float64), out1.reshape(-1, dim).astype(np.float64)
@@ -124,8 +129,10 @@ def multi_head_self_attention(student: dict[str, np.ndarray], reference: dict[st
             if float(np.abs(rest - rest[:1]).max(initial=0.0)) <= tolerance1:
                 pairs.append((iv, io, wv, wo, rest[0]))
     if not pairs:
-        return False, ("for a jet of one particle attention returns that particle's value, projected: out_proj(v_proj(x)); "
-                       "no two of the module's weight matrices, as value and output projections, reproduce its output there")
+        return False, (
+            "for a jet of one particle attention returns that particle's value, projected: out_proj(v_proj(x)); "
+            "no two of the module's weight matrices, as value and output projections, reproduce its output there"
+        )
     # Step 2: the query and key projections and the query bias, on the padded batch.
     xt = torch.as_tensor(x, dtype=torch.float64).transpose(0, 1)  # (n, B, d), as multi_head_attention_forward wants
     padding = torch.as_tensor(mask, dtype=torch.bool)
@@ -141,17 +148,32 @@ def multi_head_self_attention(student: dict[str, np.ndarray], reference: dict[st
                 for bq in [zero] + [v for _, v in vectors]:
                     with torch.no_grad():
                         got, _ = F.multi_head_attention_forward(
-                            xt, xt, xt, dim, heads,
-                            torch.as_tensor(np.concatenate([wq, wk, wv])), torch.as_tensor(np.concatenate([bq, zero, zero])),
-                            None, None, False, 0.0, torch.as_tensor(wo), torch.as_tensor(bias_out),
-                            training=False, key_padding_mask=padding if padding.any() else None, need_weights=False)
+                            xt,
+                            xt,
+                            xt,
+                            dim,
+                            heads,
+                            torch.as_tensor(np.concatenate([wq, wk, wv])),
+                            torch.as_tensor(np.concatenate([bq, zero, zero])),
+                            None,
+                            None,
+                            False,
+                            0.0,
+                            torch.as_tensor(wo),
+                            torch.as_tensor(bias_out),
+                            training=False,
+                            key_padding_mask=padding if padding.any() else None,
+                            need_weights=False,
+                        )
                     error = np.abs(got.transpose(0, 1).numpy()[real] - want)
                     if np.all(error <= allowed):
                         return True, ""
                     best = min(best, float(error.max()))
-    return False, (f"no assignment of the module's weight matrices to the query, key, value and output projections "
-                   f"(as stored or transposed) reproduces multi-head attention with {heads} heads on the real particles: "
-                   f"the closest differs by {best:.2e} (check the head split, the scale 1/sqrt(head_dim) and the mask)")
+    return False, (
+        f"no assignment of the module's weight matrices to the query, key, value and output projections "
+        f"(as stored or transposed) reproduces multi-head attention with {heads} heads on the real particles: "
+        f"the closest differs by {best:.2e} (check the head split, the scale 1/sqrt(head_dim) and the mask)"
+    )
 
 
 @relation("unchanged")

@@ -20,7 +20,7 @@ class GuardTestCells(NbGraderPreprocessor):
     guard_line = Unicode(GUARD_LINE, help="The line that runs the guard at the top of each test cell").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
-            if not cell.source.startswith(self.guard_line):
-                cell.source = self.guard_line + cell.source
+        is_test = cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+        if is_test and not cell.source.startswith(self.guard_line):
+            cell.source = self.guard_line + cell.source
         return cell, resources

@@ -49,7 +49,7 @@ class HideHiddenTests(ClearHiddenTests):
         if cell.cell_type == "code" and is_grade(cell):
             self._remove_hidden_test_region(cell)
             if cell.source.startswith(GUARD_LINE):
-                cell.source = cell.source[len(GUARD_LINE):]
+                cell.source = cell.source[len(GUARD_LINE) :]
         for output in cell.get("outputs", []):
             if output.output_type == "stream":
                 output.text = self._scrub(output.text)

@@ -44,8 +44,9 @@ class JudgeTestCells(NbGraderPreprocessor):
     """Judge probed test cells against the reference records (see the module docstring)."""
 
     auc_tiers = Dict(
-        {}, help="Partial credit of hidden-split AUC records: {assignment: {grade_id: [[min_auc, fraction], ...]}}, "
-                 "e.g. {'hw01_jet_tagging': {'test_tagger_auc': [[0.9775, 1.0], [0.9600, 0.5]]}}"
+        {},
+        help="Partial credit of hidden-split AUC records: {assignment: {grade_id: [[min_auc, fraction], ...]}}, "
+        "e.g. {'hw01_jet_tagging': {'test_tagger_auc': [[0.9775, 1.0], [0.9600, 0.5]]}}",
     ).tag(config=True)
     hidden_labels = Unicode(
         "", help="The hidden split's labels (.npy, 0/1); empty: dl4phys.data.hidden_test_labels(), the course's hidden data"
@@ -69,8 +70,9 @@ class JudgeTestCells(NbGraderPreprocessor):
         source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
         if not source.is_file() or not probed_cells(source):
             return {}
-        return reference_records(source, assignment, self.config, Path(self.reference_dir) if self.reference_dir else None,
-                                 log=self.log)
+        return reference_records(
+            source, assignment, self.config, Path(self.reference_dir) if self.reference_dir else None, log=self.log
+        )
 
     def labels(self) -> np.ndarray:
         if self._labels is None:
@@ -104,23 +106,34 @@ class JudgeTestCells(NbGraderPreprocessor):
             verdict = judge_cell(self._reference[grade_id], self._student(grade_id), points, scorer)
         except ReferenceError as err:
             raise ReferenceError(f"{self._assignment}/{grade_id}: {err}") from err
-        kept = [o for o in cell.get("outputs", [])
-                if o.get("output_type") == "display_data" or o.get("output_type") == "stream" and o.get("name") == "stdout"]
+        kept = [
+            o
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "display_data" or o.get("output_type") == "stream" and o.get("name") == "stdout"
+        ]
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         # The grader's own words (a timeout, a dead kernel) say more than the interrupted kernel's error.
         kernel_error = next((o for o in errors if o.get("ename") in GRADER_ERRORS), errors[0] if errors else None)
         if kernel_error is not None:
-            evalue = kernel_error.get("evalue") or ("the cell ran longer than its time limit"
-                                                    if kernel_error.get("ename") == "CellTimeoutError" else "")
+            evalue = kernel_error.get("evalue") or (
+                "the cell ran longer than its time limit" if kernel_error.get("ename") == "CellTimeoutError" else ""
+            )
             line = f"{kernel_error.get('ename', '')}: {evalue}".strip()
             kept.append(_stdout(f"The cell stopped at an error: {line[:MAX_KERNEL_LINE]}\n"))
         if verdict.passed:
             kept.append(_stdout(f"Hidden tests: passed ({verdict.message()}).\n" if verdict.notes else "Hidden tests: passed.\n"))
         elif verdict.points > 0:
-            kept.append(_stdout(f"Hidden tests: partial credit, {verdict.points:g} of {points:g} points: "
-                                f"{'; '.join(verdict.notes + verdict.reasons)}\n"))
-            kept.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
-                                     data={"text/plain": f"{verdict.points:g}"}))
+            kept.append(
+                _stdout(
+                    f"Hidden tests: partial credit, {verdict.points:g} of {points:g} points: "
+                    f"{'; '.join(verdict.notes + verdict.reasons)}\n"
+                )
+            )
+            kept.append(
+                NotebookNode(
+                    output_type="execute_result", execution_count=None, metadata={}, data={"text/plain": f"{verdict.points:g}"}
+                )
+            )
         else:
             message = verdict.message()
             kept.append(NotebookNode(output_type="error", ename=ENAME, evalue=message, traceback=[f"{ENAME}: {message}"]))

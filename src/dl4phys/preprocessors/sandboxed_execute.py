@@ -38,8 +38,12 @@ def _size(content) -> int:
 class SandboxedExecute(Execute):
     """Execute in the sandbox (see the module docstring)."""
 
-    sandbox = Bool(True, help="Run kernels in the bubblewrap sandbox; False only for trusted code (grade --unsafe)").tag(config=True)
-    max_output_bytes = Integer(64_000, help="Largest single output kept in a graded notebook (bytes); the rest is cut with a note").tag(config=True)
+    sandbox = Bool(True, help="Run kernels in the bubblewrap sandbox; False only for trusted code (grade --unsafe)").tag(
+        config=True
+    )
+    max_output_bytes = Integer(
+        64_000, help="Largest single output kept in a graded notebook (bytes); the rest is cut with a note"
+    ).tag(config=True)
     max_cell_output_bytes = Integer(256_000, help="Outputs kept per cell, in all (bytes)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -67,7 +71,8 @@ class SandboxedExecute(Execute):
             if manager is not None:
                 manager.harvest()  # idempotent: also when cleanup never ran
                 resources.setdefault("dl4phys", {}).update(
-                    records=dict(manager.records), ignored=list(manager.ignored), exit_reason=manager.exit_reason())
+                    records=dict(manager.records), ignored=list(manager.ignored), exit_reason=manager.exit_reason()
+                )
                 info = resources.get("nbgrader", {})
                 if manager.ignored and info:
                     RUN_NOTES[(info.get("student"), info.get("assignment"), info.get("notebook"))] = list(manager.ignored)
@@ -82,8 +87,11 @@ class SandboxedExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             reason = self._manager.exit_reason() if self._manager is not None else ""
-            self._death_reason = (f"the kernel was stopped: {reason}" if reason
-                                  else "the kernel died while running this cell (os._exit, a crash, or out of memory)")
+            self._death_reason = (
+                f"the kernel was stopped: {reason}"
+                if reason
+                else "the kernel died while running this cell (os._exit, a crash, or out of memory)"
+            )
             self.log.warning("%s in cell %d", self._death_reason, index)
             cell.outputs.append(error_output(KERNEL_DIED, self._death_reason))
             return cell, resources
@@ -95,8 +103,12 @@ class SandboxedExecute(Execute):
         if msg_type == "stream":
             return dict(content, text=str(content.get("text", ""))[:limit] + note)
         if msg_type == "error":
-            return dict(content, ename=str(content.get("ename", ""))[:200], evalue=str(content.get("evalue", ""))[:limit // 2],
-                        traceback=[str(line)[:2000] for line in content.get("traceback", [])[:20]] + [note])
+            return dict(
+                content,
+                ename=str(content.get("ename", ""))[:200],
+                evalue=str(content.get("evalue", ""))[: limit // 2],
+                traceback=[str(line)[:2000] for line in content.get("traceback", [])[:20]] + [note],
+            )
         data = content.get("data") or {}
         text = str(data.get("text/plain", ""))[:limit]
         return dict(content, data={"text/plain": text + note}, metadata={})
@@ -110,7 +122,12 @@ class SandboxedExecute(Execute):
                 return None  # the note was added when the cap was reached
             limit = min(self.max_output_bytes, self.max_cell_output_bytes - used)
             if size > limit:
-                msg = dict(msg, content=self._capped(msg["content"], msg_type if msg_type != "update_display_data" else "display_data", limit))
+                msg = dict(
+                    msg,
+                    content=self._capped(
+                        msg["content"], msg_type if msg_type != "update_display_data" else "display_data", limit
+                    ),
+                )
                 size = limit
             self._cell_bytes[cell_index] = used + size
         return super().output(outs, msg, display_id, cell_index)

@@ -26,8 +26,18 @@ HOME = "/tmp/home"
 #: Where the records folder appears inside the sandbox.
 RECORDS_MOUNT = "/run/dl4phys/records"
 #: What the dynamic linker and Python need of /etc; the rest of /etc (keys, credentials) stays out.
-ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "alternatives",
-             "os-release", "host.conf", "hosts", "fonts"]
+ETC_FILES = [
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "alternatives",
+    "os-release",
+    "host.conf",
+    "hosts",
+    "fonts",
+]
 SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
 
 
@@ -64,22 +74,41 @@ def _system(args: list[str]) -> None:
 
 def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
     """The bwrap command line (without the command to run inside) for ``layout``."""
-    args = [bwrap, "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-pid",
-            "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
+    args = [
+        bwrap,
+        "--die-with-parent",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-pid",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+    ]
     if layout.privileged:  # the entry needs them to become the kernel's user; it loses them doing so
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--cap-drop", "ALL"]
     _system(args)
-    args += ["--perms", "0644", "--ro-bind-data", str(layout.passwd_fd), "/etc/passwd",
-             "--perms", "0644", "--ro-bind-data", str(layout.group_fd), "/etc/group"]
+    args += [
+        "--perms",
+        "0644",
+        "--ro-bind-data",
+        str(layout.passwd_fd),
+        "/etc/passwd",
+        "--perms",
+        "0644",
+        "--ro-bind-data",
+        str(layout.group_fd),
+        "/etc/group",
+    ]
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in sorted(Path("/dev").glob("nvidia*")):  # the GPU, when there is one
         args += ["--dev-bind", str(device), str(device)]
     if os.path.isdir("/sys"):
         args += ["--ro-bind", "/sys", "/sys"]
-    args += ["--perms", "1777", "--size", str(layout.tmp_bytes), "--tmpfs", "/tmp",
-             "--perms", "0777", "--dir", HOME]
+    args += ["--perms", "1777", "--size", str(layout.tmp_bytes), "--tmpfs", "/tmp", "--perms", "0777", "--dir", HOME]
     for fd, name in layout.files:
         args += ["--perms", "0666", "--file", str(fd), f"{HOME}/{name}"]
     binds = [p for p in dict.fromkeys(layout.python_paths + layout.readonly) if os.path.exists(p)]
@@ -90,9 +119,19 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
     for path in binds:
         args += ["--ro-bind", path, path]
     args += ["--bind", layout.ipc_dir, layout.ipc_dir, "--bind", layout.records_dir, RECORDS_MOUNT]
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp", "USER": "student",
-           "LOGNAME": "student", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
-           "MPLCONFIGDIR": f"{HOME}/.matplotlib", "DL4PHYS_RECORDS": RECORDS_MOUNT, **layout.env}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME,
+        "TMPDIR": "/tmp",
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "PYTHONNOUSERSITE": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{HOME}/.matplotlib",
+        "DL4PHYS_RECORDS": RECORDS_MOUNT,
+        **layout.env,
+    }
     if layout.import_path:  # a package found through PYTHONPATH or a checkout, not the venv's own install
         env.setdefault("PYTHONPATH", layout.import_path)
     for key, value in sorted(env.items()):
@@ -117,8 +156,9 @@ def python_paths() -> list[str]:
     """The interpreter's installation, the virtual environment, any other package folder on the grader's
     path (``site-packages`` added by ``.pth`` files), and the course package itself. Never the current
     folder or a course folder: only folders of installed packages are shown to the kernel."""
-    sites = [p for p in sys.path if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")
-             and os.path.isdir(p)]
+    sites = [
+        p for p in sys.path if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages") and os.path.isdir(p)
+    ]
     return [sys.base_prefix, sys.prefix, *sites, str(package_dir())]
 
 

@@ -17,14 +17,27 @@ from __future__ import annotations
 import importlib
 import sys
 
-WATCHED_MODULES = ["builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "torch", "torch.testing",
-                   "torch.linalg", "torch.nn.functional", "torch.autograd", "unittest.mock", "dl4phys.checks"]
+WATCHED_MODULES = [
+    "builtins",
+    "math",
+    "numpy",
+    "numpy.testing",
+    "numpy.linalg",
+    "torch",
+    "torch.testing",
+    "torch.linalg",
+    "torch.nn.functional",
+    "torch.autograd",
+    "unittest.mock",
+    "dl4phys.checks",
+]
 WATCHED_CLASSES = [("torch", "Tensor"), ("numpy", "ndarray")]
 # Libraries the notebooks import after start-up that add methods to torch classes on purpose.
 TRUSTED_PATCHERS = ("fastai", "fastcore", "fasttransform", "torch", "numpy")
 # Builtins that IPython and ipykernel swap for every cell on their own (input goes to the front end).
-KERNEL_MANAGED = {("builtins", name) for name in ("input", "raw_input", "getpass", "display", "get_ipython",
-                                                  "exit", "quit", "help")}
+KERNEL_MANAGED = {
+    ("builtins", name) for name in ("input", "raw_input", "getpass", "display", "get_ipython", "exit", "quit", "help")
+}
 
 _snapshot: dict[tuple[str, str], object] = {}
 

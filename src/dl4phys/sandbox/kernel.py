@@ -43,8 +43,16 @@ from .launcher import EXIT_REASON
 RECORD_FILE = re.compile(r"^[A-Za-z0-9_.\-]{1,120}\.npz$")
 SUBMISSION_FILE = re.compile(r"^[A-Za-z0-9_.\- ()+,=]{1,120}$")
 #: Passed from the grader's environment into the kernel (threads, GPUs); nothing else is.
-PASSED_ENV = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
-              "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "PYTORCH_CUDA_ALLOC_CONF", "NBGRADER_EXECUTION"]
+PASSED_ENV = [
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "NBGRADER_EXECUTION",
+]
 
 
 class CappedKernelClient(AsyncKernelClient):
@@ -82,8 +90,9 @@ def remove_tree(path: str | os.PathLike) -> None:
     except FileNotFoundError:
         return
     except Exception:
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["rm", "-rf", "--one-file-system", "--", str(path)], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
 
 def submission_files(folder: str | None, max_files: int = 50, max_bytes: int = 64 * 2**20) -> list[str]:
@@ -111,7 +120,10 @@ class ScratchKernelManager(AsyncKernelManager):
 
     max_record_bytes = Integer(32 * 2**20, help="Largest record file the grader reads back (bytes)").tag(config=True)
     max_records_total_bytes = Integer(64 * 2**20, help="Record files read back per notebook, in all (bytes)").tag(config=True)
-    kernel_env = Dict(Unicode(), help="Environment variables set for the kernel (e.g. where the course's caches are)").tag(config=True)
+    kernel_env = Dict(Unicode(), help="Environment variables set for the kernel (e.g. where the course's caches are)").tag(
+        config=True
+    )
+
     @default("client_class")
     def _default_client_class(self):
         return "dl4phys.sandbox.kernel.CappedKernelClient"
@@ -147,9 +159,14 @@ class ScratchKernelManager(AsyncKernelManager):
     @property
     def kernel_spec(self):
         if self._kernel_spec is None:
-            self._kernel_spec = KernelSpec(argv=self.kernel_argv(), display_name="Python 3 (dl4phys grading)",
-                                           language="python", interrupt_mode="signal", env={},
-                                           metadata={"debugger": False})
+            self._kernel_spec = KernelSpec(
+                argv=self.kernel_argv(),
+                display_name="Python 3 (dl4phys grading)",
+                language="python",
+                interrupt_mode="signal",
+                env={},
+                metadata={"debugger": False},
+            )
         return self._kernel_spec
 
     async def _async_pre_start_kernel(self, **kw):
@@ -223,23 +240,49 @@ class ScratchKernelManager(AsyncKernelManager):
 class SandboxKernelManager(ScratchKernelManager):
     """A kernel in the bubblewrap sandbox (:mod:`dl4phys.sandbox.bwrap`), with the limits below."""
 
-    memory_mb = Integer(6144, help="Memory of one notebook's kernel (resident memory of its processes plus its /tmp), MB").tag(config=True)
+    memory_mb = Integer(6144, help="Memory of one notebook's kernel (resident memory of its processes plus its /tmp), MB").tag(
+        config=True
+    )
     tmp_mb = Integer(1024, help="Size of the kernel's private /tmp (its home is there); part of memory_mb, MB").tag(config=True)
-    walltime_s = Float(1800, help="Time limit of one whole notebook, seconds (each cell also has Execute.timeout)").tag(config=True)
-    max_processes = Integer(512, help="Processes and threads the kernel's user may have at once (a fork bomb stops here)").tag(config=True)
+    walltime_s = Float(1800, help="Time limit of one whole notebook, seconds (each cell also has Execute.timeout)").tag(
+        config=True
+    )
+    max_processes = Integer(512, help="Processes and threads the kernel's user may have at once (a fork bomb stops here)").tag(
+        config=True
+    )
     writable_mb = Integer(256, help="Files the kernel may write outside /tmp (records, sockets), MB").tag(config=True)
-    readonly_paths = List(Unicode(), help="Files and folders the kernel may read besides the system and the course package "
-                                          "(the hidden split's inputs, the grader's caches; never labels)").tag(config=True)
+    readonly_paths = List(
+        Unicode(),
+        help="Files and folders the kernel may read besides the system and the course package "
+        "(the hidden split's inputs, the grader's caches; never labels)",
+    ).tag(config=True)
 
     @default("kernel_name")
     def _default_kernel_name(self):
         return KERNEL_NAME
 
     def kernel_argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "dl4phys.sandbox.launcher", "--private", self.private_dir, "--ipc", self.ipc_dir,
-                "--records", self.records_dir, "--memory-mb", str(self.memory_mb), "--tmp-mb", str(self.tmp_mb),
-                "--walltime-s", str(self.walltime_s), "--max-processes", str(self.max_processes),
-                "--writable-mb", str(self.writable_mb)]
+        argv = [
+            sys.executable,
+            "-m",
+            "dl4phys.sandbox.launcher",
+            "--private",
+            self.private_dir,
+            "--ipc",
+            self.ipc_dir,
+            "--records",
+            self.records_dir,
+            "--memory-mb",
+            str(self.memory_mb),
+            "--tmp-mb",
+            str(self.tmp_mb),
+            "--walltime-s",
+            str(self.walltime_s),
+            "--max-processes",
+            str(self.max_processes),
+            "--writable-mb",
+            str(self.writable_mb),
+        ]
         for path in self.readonly_paths:
             argv += ["--readonly", str(path)]
         for path in submission_files(self.submission_dir):

@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             connection = kernel_args[kernel_args.index("-f") + 1]
             if os.path.dirname(os.path.abspath(connection)) == os.path.abspath(args.ipc):
                 os.chown(connection, uid, gid, follow_symlinks=False)
-    passwd = _private_file(private, "passwd", f"root:x:0:0:root:/root:/bin/false\nstudent:x:{uid}:{gid}:student:/tmp/home:/bin/sh\n")
+    passwd = _private_file(
+        private, "passwd", f"root:x:0:0:root:/root:/bin/false\nstudent:x:{uid}:{gid}:student:/tmp/home:/bin/sh\n"
+    )
     group = _private_file(private, "group", f"root:x:0:\nstudent:x:{gid}:\n")
     fds = [passwd, group]
     files = []
@@ -173,10 +175,19 @@ def main(argv: list[str] | None = None) -> int:
         fds.append(fd)
         files.append((fd, os.path.basename(path)))
     env = dict(item.split("=", 1) for item in args.env)
-    layout = SandboxLayout(ipc_dir=args.ipc, records_dir=args.records, passwd_fd=passwd, group_fd=group,
-                           tmp_bytes=args.tmp_mb * 2**20, readonly=args.readonly, files=files, env=env,
-                           privileged=root, python_paths=python_paths(),
-                           import_path=str(package_dir().parent))
+    layout = SandboxLayout(
+        ipc_dir=args.ipc,
+        records_dir=args.records,
+        passwd_fd=passwd,
+        group_fd=group,
+        tmp_bytes=args.tmp_mb * 2**20,
+        readonly=args.readonly,
+        files=files,
+        env=env,
+        privileged=root,
+        python_paths=python_paths(),
+        import_path=str(package_dir().parent),
+    )
     entry = [sys.executable, "-m", "dl4phys.sandbox.entry", "--nproc", str(_process_limit(args.max_processes, root))]
     if root:
         entry += ["--uid", str(uid), "--gid", str(gid)]
