@@ -54,10 +54,6 @@ class Case:
     cells: dict[str, str] = field(default_factory=dict)
     edits: tuple[dict, ...] = ()
 
-    @property
-    def full_marks_expected(self) -> bool:
-        return not isinstance(self.score, str)
-
 
 def load_case(path: Path) -> Case:
     """Read and check a case file."""

@@ -42,10 +42,6 @@ KERNEL_MANAGED = {
 _snapshot: dict[tuple[str, str], object] = {}
 
 
-class TamperError(AssertionError):
-    """A watched function was replaced: the test cannot be trusted, so it fails."""
-
-
 def _watched_items():
     for name in WATCHED_MODULES:
         module = sys.modules.get(name)
