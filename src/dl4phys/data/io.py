@@ -56,7 +56,7 @@ def hidden_data_dir() -> Path:
     return Path(env) if env else Path.cwd() / "hidden_data"
 
 
-def _hidden_file(name: str) -> Path:
+def hidden_file(name: str) -> Path:
     path = hidden_data_dir() / name
     if not path.is_file():
         raise HiddenDataUnavailable(

@@ -65,7 +65,7 @@ def warm_feature_cache() -> None:
     """
     paths = [io.sample_path("train"), io.sample_path("valid")]
     try:
-        paths.append(io._hidden_file(io.HIDDEN_INPUTS))
+        paths.append(io.hidden_file(io.HIDDEN_INPUTS))
     except io.HiddenDataUnavailable:
         pass
     for path in paths:
@@ -155,14 +155,14 @@ def load_constituents(split: str):
 
 def hidden_test_constituents() -> np.ndarray:
     """Constituents of the hidden test split, float32 (n, 200, 4); no labels."""
-    return io.constituents(io.read_jets(io._hidden_file(io.HIDDEN_INPUTS)))
+    return io.constituents(io.read_jets(io.hidden_file(io.HIDDEN_INPUTS)))
 
 
 def hidden_test_features() -> pd.DataFrame:
     """Features of the hidden test split (no ``label`` column)."""
-    return _features_of_file(io._hidden_file(io.HIDDEN_INPUTS))
+    return _features_of_file(io.hidden_file(io.HIDDEN_INPUTS))
 
 
 def hidden_test_labels() -> np.ndarray:
     """Labels of the hidden test split (grader side only), int64 (n,), 1 = top."""
-    return np.load(io._hidden_file(io.HIDDEN_LABELS)).astype(np.int64)
+    return np.load(io.hidden_file(io.HIDDEN_LABELS)).astype(np.int64)
