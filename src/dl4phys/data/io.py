@@ -57,6 +57,7 @@ def hidden_data_dir() -> Path:
 
 
 def hidden_file(name: str) -> Path:
+    """A file of the hidden split (``HIDDEN_INPUTS`` or ``HIDDEN_LABELS``); HiddenDataUnavailable where it is absent."""
     path = hidden_data_dir() / name
     if not path.is_file():
         raise HiddenDataUnavailable(
