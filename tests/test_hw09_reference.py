@@ -18,7 +18,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from dl4phys.grading import REPO_ROOT
+from .conftest import REPO as REPO_ROOT
 
 ps = pytest.importorskip("pysindy")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dl4phys import grading
+from .conftest import REPO
 
 MAGIC = re.compile(r"^\s*[%!].*$", re.M)  # IPython magics and shell lines are not Python
-RELEASE_NOTEBOOKS = sorted((grading.REPO_ROOT / "release").glob("*/*.ipynb"))
+RELEASE_NOTEBOOKS = sorted((REPO / "release").glob("*/*.ipynb"))
 
 
 def class_stubs(source: str) -> list[str]:
@@ -66,4 +66,4 @@ def test_release_classes_define_their_methods(path: Path):
         if cell.cell_type == "code":
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
             problems += [f"{grade_id}: {problem}" for problem in class_stubs(cell.source)]
-    assert not problems, f"{path.relative_to(grading.REPO_ROOT)}: " + "; ".join(problems)
+    assert not problems, f"{path.relative_to(REPO)}: " + "; ".join(problems)
