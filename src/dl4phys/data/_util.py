@@ -21,7 +21,7 @@ REQUIREMENTS = {
     "vector": "vector==1.9.0",
 }
 #: Those of them that come with the ``grading`` extra of pyproject.toml.
-GRADING_EXTRA = {"awkward", "fastjet", "pooch", "pythia8mc"}
+GRADING_EXTRA = {"awkward", "fastjet", "pythia8mc"}
 
 
 def require(*names: str, purpose: str) -> ModuleType | tuple[ModuleType, ...]:
