@@ -49,6 +49,7 @@ STUDENT_PACKAGE = (
     "data/_util.py",
     "data/features.py",
     "data/io.py",
+    "data/pretrained.py",
     "data/reference.py",
     "data/splits.py",
     "data/sample/train.h5",
@@ -68,7 +69,10 @@ STUDENT_DEPENDENCIES = (
     "tables",
     "tqdm",
     "platformdirs",
+    "pooch",
+    "vector",
     "fastjet",
+    "awkward",
     "nbformat",
     "nbclient",
     "ipykernel",
@@ -229,8 +233,8 @@ def folder_tree(folder: Path) -> dict[str, bytes]:
 # ------------------------------------------------------------------------------------------ leaks
 def secret_lines(course: Course) -> set[str]:
     """Lines (stripped) written between solution or hidden-test markers in ``source/`` that no release
-    notebook has (not even inside a longer line), less :data:`SHARED_LINES`: any of them in a published
-    file is a leak."""
+    notebook has (not even inside a longer line), less :data:`SHARED_LINES`: any of them as a line of a
+    published file is a leak."""
 
     def sources(paths):
         return "\n".join(cell.source for path in paths for cell in nbformat.read(path, as_version=4).cells)
@@ -304,7 +308,8 @@ def leaks(course: Course, tree: dict[str, bytes]) -> list[str]:
             text += "\n" + "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
         if NBGRADER_MARKER.search(text):
             problems.append(f"{path}: an nbgrader solution or hidden-test marker")
-        leaked = sorted(line for line in secrets if line in text)
+        # Whole lines, stripped: a short secret line ("return module") inside a longer one is no leak.
+        leaked = sorted(secrets.intersection(line.strip() for line in text.splitlines()))
         if leaked:
             problems.append(f"{path}: {len(leaked)} line(s) of a solution or hidden test, e.g. {leaked[0][:60]!r}")
         problems += [f"{path}: the instructor's repository {url}" for url, pattern in urls if pattern.search(text)]
