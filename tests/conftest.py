@@ -102,6 +102,42 @@ def graded_course(tmp_path_factory) -> GradedCourse:
     return GradedCourse(scratch_course(tmp_path_factory.mktemp("course")), [], set())
 
 
+@dataclass
+class SerialRun:
+    """An assignment's demo cases graded one after another (one worker) in a course of their own."""
+
+    course: grading.Course
+    students: list[str]
+    assignment: str
+
+    def cell_grades(self, students=None) -> dict:
+        return cell_grades(self.course, self.assignment, self.students if students is None else students)
+
+
+def cell_grades(course: grading.Course, assignment: str, students) -> dict:
+    """``(student, notebook, cell) -> (auto score, max score, needs manual grade)`` from the gradebook."""
+    with grading.gradebook(course) as gb:
+        return {
+            (s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
+            for s in students
+            for nb in gb.find_submission(assignment, s).notebooks
+            for g in nb.grades
+        }
+
+
+@pytest.fixture(scope="session")
+def serial_hw02(tmp_path_factory) -> SerialRun:
+    """hw02's demo cases graded serially: the gradebook that two workers, a cluster, and the well-behaved
+    students of the hostile run must all reproduce."""
+    assignment = "hw02_gradient_descent"
+    course = scratch_course(tmp_path_factory.mktemp("serial"))
+    grading.release(course, [assignment])
+    students = grading.submit_demo_cases(course, assignment)
+    outcomes = grading.grade(course, assignment, students, workers=1, unsafe=sandbox.bwrap_path() is None)
+    assert all(o.ok for o in outcomes), outcomes
+    return SerialRun(course, students, assignment)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

@@ -23,7 +23,7 @@ import pytest
 from dl4phys import grading, sandbox
 from dl4phys.grading.cases import build_case, cases_in, load_case
 
-from .conftest import REPO, SOURCE, scratch_course
+from .conftest import REPO, SOURCE, cell_grades, scratch_course
 
 pytestmark = [
     pytest.mark.grading,
@@ -227,24 +227,12 @@ def test_feedback_holds_no_solution_hidden_test_or_label(hostile_run):
         assert labels[-200:] not in page.read_bytes()
 
 
-def test_well_behaved_gradebook_is_the_same_without_the_hostile_students(hostile_run, tmp_path):
-    """Do the well-behaved students get exactly the same grades, cell by cell, when graded alone?"""
-    alone = _course(tmp_path)
-    grading.release(alone, [ASSIGNMENT])
-    for student in WELL_BEHAVED:
-        _submit(alone, student, REPO / "tests" / "submissions" / ASSIGNMENT / f"{student}.toml")
-    grading.grade(alone, ASSIGNMENT, WELL_BEHAVED, workers=1)
-    assert _cell_grades(alone, WELL_BEHAVED) == _cell_grades(hostile_run["course"], WELL_BEHAVED)
-
-
-def _cell_grades(course, students):
-    with grading.gradebook(course) as gb:
-        return {
-            (s, g.name): (g.auto_score, g.max_score)
-            for s in students
-            for nb in gb.find_submission(ASSIGNMENT, s).notebooks
-            for g in nb.grades
-        }
+def test_well_behaved_gradebook_is_the_same_without_the_hostile_students(hostile_run, serial_hw02):
+    """Do the well-behaved students get exactly the same grades, cell by cell, as when graded without them
+    (hw02's demo cases graded serially)?"""
+    assert serial_hw02.assignment == ASSIGNMENT and set(WELL_BEHAVED) <= set(serial_hw02.students)
+    alone = serial_hw02.cell_grades(WELL_BEHAVED)
+    assert alone and alone == cell_grades(hostile_run["course"], ASSIGNMENT, WELL_BEHAVED)
 
 
 def test_grade_refuses_without_bubblewrap_unless_unsafe(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from dl4phys import grading, sandbox
 
-from .conftest import free_port, scratch_course
+from .conftest import cell_grades, free_port, scratch_course
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -22,13 +22,7 @@ UNSAFE = sandbox.bwrap_path() is None
 
 
 def _cells(course, students):
-    with grading.gradebook(course) as gb:
-        return {
-            (s, nb.name, g.name): (g.auto_score, g.max_score, g.needs_manual_grade)
-            for s in students
-            for nb in gb.find_submission(ASSIGNMENT, s).notebooks
-            for g in nb.grades
-        }
+    return cell_grades(course, ASSIGNMENT, students)
 
 
 def _submitted(course):
@@ -37,13 +31,9 @@ def _submitted(course):
 
 
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory):
+def serial(serial_hw02):
     """hw02's demo cases graded one after another (one worker): the gradebook every other way must give."""
-    course = scratch_course(tmp_path_factory.mktemp("serial"))
-    students = _submitted(course)
-    outcomes = grading.grade(course, ASSIGNMENT, students, workers=1, unsafe=UNSAFE)
-    assert all(o.ok for o in outcomes), outcomes
-    return students, _cells(course, students)
+    return serial_hw02.students, serial_hw02.cell_grades()
 
 
 def test_two_workers_give_the_same_gradebook_as_one(serial, graded_course):
