@@ -7,8 +7,9 @@ Inside, the kernel sees
   ``/etc/passwd`` naming only itself, ``/sys``, the Python installation, the course's virtual
   environment and package, and the extra paths the grader names (the hidden split's inputs, caches);
 * writable: a private ``/tmp`` (a tmpfs of a fixed size, which counts against the memory cap), where
-  its home and working folder ``/tmp/home`` are, the folder its records go to, and the folder of its
-  IPC sockets;
+  its home and working folder ``/tmp/home`` are, a small private ``/dev/shm`` (the semaphores and
+  shared tensors of multiprocessing, e.g. a DataLoader's workers), the folder its records go to, and
+  the folder of its IPC sockets;
 * the GPU's device nodes, and nothing of the network (a namespace with only a loopback device).
 
 Nothing else of the host is there: no ``/root``, no ``/home``, no course folder, no other student.
@@ -23,6 +24,9 @@ from pathlib import Path
 
 #: The kernel's home and working folder inside the sandbox (on the /tmp tmpfs).
 HOME = "/tmp/home"
+#: Size of the private ``/dev/shm``: multiprocessing's semaphores and the batches a DataLoader's workers
+#: hand over (a few MB each); fixed and small, so it adds little to what the memory cap allows.
+SHM_BYTES = 64 * 2**20
 #: Where the records folder appears inside the sandbox.
 RECORDS_MOUNT = "/run/dl4phys/records"
 #: What the dynamic linker and Python need of /etc; the rest of /etc (keys, credentials) stays out.
@@ -103,7 +107,7 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
         str(layout.group_fd),
         "/etc/group",
     ]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     for device in sorted(Path("/dev").glob("nvidia*")):  # the GPU, when there is one
         args += ["--dev-bind", str(device), str(device)]
     if os.path.isdir("/sys"):

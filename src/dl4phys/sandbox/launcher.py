@@ -9,7 +9,7 @@ The kernel manager (:mod:`.kernel`) starts this with the limits of its settings.
   files anywhere) so that the per-user process limit and file permissions confine it; otherwise the
   grader's own user, in a user namespace;
 * starts bwrap (:mod:`.bwrap`) with the entry point :mod:`.entry` inside;
-* kills the kernel when its memory (resident memory of every process, plus the fixed size of its
+* kills the kernel when its memory (every process's, shared pages counted once, plus the fixed size of its
   ``/tmp``) passes the cap, when the notebook's time limit passes, or when the folders it may write
   (records, IPC) outgrow their cap; and writes why into ``DIR/exit-reason``, in a folder that only the
   grader can reach (the kernel cannot plant or read anything there).
@@ -31,20 +31,45 @@ POLL_S = 0.05
 DISK_POLL_S = 1.0
 
 
-def _tree_rss(process) -> int:
+def _tree_processes(process) -> list:
     import psutil
 
     try:
-        procs = [process] + process.children(recursive=True)
+        return [process] + process.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for proc in procs:
+        return []
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional set size of one process, in bytes (its pages, shared ones divided among their users);
+    None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _tree_memory(process, cap: int) -> int:
+    """Memory of the kernel and its children. The sum of resident sizes, cheap, while it is under ``cap``;
+    above it, the sum of proportional sizes, which counts a page that forked workers share once (a
+    DataLoader's workers are copies of the kernel: their resident sizes would count it once per worker).
+    A process whose proportional size cannot be read counts with its resident size."""
+    import psutil
+
+    sizes = []
+    for proc in _tree_processes(process):
         try:
-            total += proc.memory_info().rss
+            sizes.append((proc.pid, proc.memory_info().rss))
         except psutil.NoSuchProcess:
             pass
-    return total
+    total = sum(rss for _, rss in sizes)
+    if total <= cap:
+        return total
+    return sum(pss if (pss := _pss(pid)) is not None else rss for pid, rss in sizes)
 
 
 def _kill_tree(process) -> None:
@@ -213,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     reason = ""
     while kernel.poll() is None:
         now = time.monotonic()
-        if _tree_rss(watched) > memory_cap:
+        if _tree_memory(watched, memory_cap) > memory_cap:
             reason = f"memory limit of {args.memory_mb} MB exceeded"
         elif now - started > args.walltime_s:
             reason = f"time limit of {args.walltime_s:g} s for the whole notebook exceeded"
