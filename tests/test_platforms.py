@@ -18,8 +18,8 @@ import pytest
 
 from dl4phys.grading import lectures
 
+from .conftest import ASSIGNMENTS, perfect_notebook
 from .conftest import REPO as REPO_ROOT
-from .conftest import perfect_notebook
 
 RELEASE_NOTEBOOKS = sorted((REPO_ROOT / "release").glob("*/*.ipynb"))
 HEADER = REPO_ROOT / "source" / "header.ipynb"
@@ -112,11 +112,6 @@ def _fresh_environment(tmp_path: Path) -> tuple[Path, dict]:
     return python, env
 
 
-#: The assignment whose perfect submission `check` runs in the fresh environment, end to end. One is
-#: enough: every other assignment's perfect submission runs through the grader in test_grading, and
-#: what the fresh environment can lack, names of the student package, the next test finds for all.
-CHECKED = "hw02_gradient_descent"
-
 #: Run in the fresh environment: every ``from dl4phys... import name`` of the release notebooks resolved,
 #: and the data helpers they use called as a student's notebook calls them.
 USES_SCRIPT = """
@@ -168,15 +163,15 @@ class StudentEnvironment:
     loaded: subprocess.CompletedProcess  # the shipped sample loaded, the grader looked for
     uses: subprocess.CompletedProcess  # the release notebooks' imports and data helpers (USES_SCRIPT)
     imports: dict[str, list[str]]  # what USES_SCRIPT was given to resolve
-    check: Future  # the result of `check` on CHECKED's perfect submission, and its seconds
+    checks: dict[str, Future]  # assignment -> (result of `check` on its perfect submission, seconds)
 
 
 @pytest.fixture(scope="module")
-def student_environment(published, student_wheels, tmp_path_factory):
+def student_environment(request, published, student_wheels, tmp_path_factory):
     """In a fresh environment, offline, with only the students' repository: every release notebook's
     set-up cell run in turn (the first installs the package from a wheel built from that repository),
-    then `python -m dl4phys check` on CHECKED's perfect submission, started at once so that it runs
-    while the other checks of the environment do."""
+    then `python -m dl4phys check` on the perfect submission of each assignment whose check test is
+    selected, two notebooks at a time, started at once so they run while the tests wait."""
     tmp = tmp_path_factory.mktemp("student")
     python, env = _fresh_environment(tmp)
     env["DL4PHYS_INSTALL_FROM"] = str(student_wheels)
@@ -187,8 +182,8 @@ def student_environment(published, student_wheels, tmp_path_factory):
         for path in sorted((published / "release").glob("*/*.ipynb"))
     ]
 
-    def run_check():
-        notebook = perfect_notebook(CHECKED, tmp / "work" / CHECKED)
+    def run_check(assignment: str):
+        notebook = perfect_notebook(assignment, tmp / "work" / assignment)
         started = time.monotonic()
         result = subprocess.run(
             [python, "-m", "dl4phys", "check", notebook.name],
@@ -200,8 +195,13 @@ def student_environment(published, student_wheels, tmp_path_factory):
         )
         return result, time.monotonic() - started
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        check = pool.submit(run_check)
+    selected = [
+        item.callspec.params["assignment"]
+        for item in request.session.items
+        if item.originalname == "test_check_passes_the_perfect_submission_in_a_students_environment"
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # at most two notebooks at a time
+        checks = {a: pool.submit(run_check, a) for a in selected}
         # The shipped sample loads (its features are then cached for the checks); the grader is absent.
         code = (
             "import importlib.util, json, dl4phys, dl4phys.data as data; df = data.load_features('train'); "
@@ -212,7 +212,9 @@ def student_environment(published, student_wheels, tmp_path_factory):
         loaded = subprocess.run([python, "-c", code], cwd=tmp, env=env, capture_output=True, text=True)
         imports = release_imports(published / "release")
         uses = subprocess.run([python, "-c", USES_SCRIPT, json.dumps(imports)], cwd=tmp, env=env, capture_output=True, text=True)
-        yield StudentEnvironment(python, before, setups, loaded, uses, imports, check)
+        yield StudentEnvironment(python, before, setups, loaded, uses, imports, checks)
+        for future in checks.values():
+            future.cancel()
 
 
 @pytest.mark.slow
@@ -250,9 +252,11 @@ def test_every_name_the_releases_import_works_in_a_students_environment(student_
 
 
 @pytest.mark.slow
-def test_check_passes_the_perfect_submission_in_a_students_environment(student_environment):
-    """In that environment, does `python -m dl4phys check` find every visible test of a perfect submission
-    passing (as a student runs it, without the hidden split)?"""
-    result, seconds = student_environment.check.result()
-    print(f"{CHECKED}: check took {seconds:.0f} s")
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_check_passes_the_perfect_submission_in_a_students_environment(student_environment, assignment):
+    """In that environment, does `python -m dl4phys check` find every visible test of the assignment's
+    perfect submission passing (as a student runs it, without the hidden split)?"""
+    assert student_environment.setups[0].returncode == 0, "the student package did not install (see the set-up test)"
+    result, seconds = student_environment.checks[assignment].result()
+    print(f"{assignment}: check took {seconds:.0f} s")
     assert result.returncode == 0 and "every visible test passes" in result.stdout, (result.stdout + result.stderr)[-2000:]
