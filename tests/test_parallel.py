@@ -202,3 +202,44 @@ def test_grading_workers_share_the_cores_between_their_notebooks():
         seen = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")))
     assert len(seen) == 2
     assert set(seen.values()) == {(str(max(1, cores // 2)),) * 2}
+
+
+def test_a_failing_reference_stops_parallel_grading_before_any_grade_is_written(tmp_path):
+    """When the instructor's source notebook fails (the reference records are computed by a worker beside
+    the students' notebooks), does `grade` on two workers raise that error and write no grade?"""
+    import shutil
+
+    import nbformat
+
+    from dl4phys.judging.judge import ReferenceError
+
+    from .conftest import REPO, SOURCE
+
+    source = tmp_path / "source"
+    shutil.copytree(SOURCE / ASSIGNMENT, source / ASSIGNMENT)
+    shutil.copy(SOURCE / "header.ipynb", source / "header.ipynb")
+    path = next((source / ASSIGNMENT).glob("*.ipynb"))
+    notebook = nbformat.read(path, as_version=4)
+    solution = next(c for c in notebook.cells if "### BEGIN SOLUTION" in c.source)
+    solution.source = "raise RuntimeError('broken by the test')\n" + solution.source
+    nbformat.write(notebook, path)
+    course = grading.Course(
+        root=tmp_path / "course",
+        source=source,
+        release=tmp_path / "course" / "release",
+        config_file=REPO / "nbgrader_config.py",
+        cases=REPO / "tests" / "submissions",
+    ).with_overrides({"JudgeTestCells": {"reference_dir": str(tmp_path / "references")}})
+    students = _submitted(course)[:3]
+    with pytest.raises(ReferenceError, match="broken by the test"):
+        grading.grade(course, ASSIGNMENT, students, workers=2, unsafe=UNSAFE)
+    with grading.gradebook(course) as gb:
+        scored = [
+            g.name
+            for st in gb.students
+            for sub in st.submissions
+            for nb in sub.notebooks
+            for g in nb.grades
+            if g.auto_score is not None
+        ]
+    assert scored == []

@@ -101,9 +101,8 @@ def grade(
         )
     course = grading_course(course, assignment, unsafe)
     ensure_in_gradebook(course, assignment)
-    if scheduler is None:  # a remote cluster's workers may have another device: they compute their own
-        prepare_references(course, assignment)
     if workers <= 1 and scheduler is None:
+        prepare_references(course, assignment)
         outcomes = [autograde_student(course, assignment, student) for student in progress(students, f"grading {assignment}")]
     else:
         outcomes = _grade_in_parallel(course, assignment, students, workers, scheduler)
@@ -226,6 +225,12 @@ def _grade_in_parallel(
     outcomes: dict[str, GradeOutcome] = {}
     try:
         with Client(scheduler or cluster) as client:
+            # On a local cluster the reference records are computed by a worker while the others run
+            # the first students' notebooks (their judges wait for the records on the reference's lock
+            # file). A remote cluster's workers may have another device: each computes its own there.
+            reference = None
+            if scheduler is None:
+                reference = client.submit(prepare_references, course, assignment, key=f"reference-{assignment}", priority=1)
             futures = [
                 client.submit(
                     grade_in_private_gradebook,
@@ -246,7 +251,12 @@ def _grade_in_parallel(
                 leave=False,
                 disable=len(futures) < 2 or not sys.stderr.isatty(),
             )
-            for future in as_completed(futures):
+            for future in as_completed(futures + ([reference] if reference is not None else [])):
+                if future is reference:
+                    if future.status == "error":  # the instructor's error: no student is graded against it
+                        client.cancel(futures)
+                        raise future.exception()
+                    continue
                 student = future.key.split(f"grade-{assignment}-", 1)[1]
                 try:
                     outcome, grades = future.result()
