@@ -84,8 +84,9 @@ c.SandboxedExecute.max_output_bytes = 64_000  # per output (stream, display data
 c.SandboxedExecute.max_cell_output_bytes = 256_000  # per cell, in all
 
 # ---- The sandbox (dl4phys.sandbox): limits of one student's kernel and what it may read ---------------
-c.SandboxKernelManager.memory_mb = 6144  # resident memory of its processes plus its /tmp
+c.SandboxKernelManager.memory_mb = 6400  # its processes (shared pages once) plus its /tmp and /dev/shm
 c.SandboxKernelManager.tmp_mb = 1024
+c.SandboxKernelManager.shm_mb = 256
 c.SandboxKernelManager.walltime_s = 1800
 c.SandboxKernelManager.max_processes = 512
 c.SandboxKernelManager.writable_mb = 256

@@ -39,7 +39,7 @@ NETWORK_PORT = 47819  # the uses-network case tries to reach this port on 127.0.
 # Short limits so the infinite loop, the memory bomb and the fork bomb cost seconds, not the course's minutes.
 LIMITS = {
     "Execute": {"timeout": 20},
-    "SandboxKernelManager": {"memory_mb": 2500, "tmp_mb": 256, "walltime_s": 600, "max_processes": 256},
+    "SandboxKernelManager": {"memory_mb": 2500, "tmp_mb": 256, "shm_mb": 64, "walltime_s": 600, "max_processes": 256},
 }
 RUN_LIMIT_S = 1200
 
@@ -180,10 +180,12 @@ def test_no_secret_was_read_and_no_network_reached(hostile_run):
 
 
 def test_tmp_and_processes_are_capped(hostile_run):
-    """Does /tmp fill at its cap (inside the memory budget), and does a fork bomb stop at the process limit?"""
+    """Do /tmp and /dev/shm fill at their caps (inside the memory budget), and does a fork bomb stop at the process limit?"""
     course = hostile_run["course"]
     full = int(re.search(r"tmp full at (\d+) MB", _printed(course, "fills-tmp")).group(1))
     assert full <= LIMITS["SandboxKernelManager"]["tmp_mb"]
+    full = int(re.search(r"shm full at (\d+) MB", _printed(course, "fills-dev-shm")).group(1))
+    assert full <= LIMITS["SandboxKernelManager"]["shm_mb"]
     processes = int(re.search(r"processes in the sandbox: (\d+)", _printed(course, "fork-bomb")).group(1))
     assert processes <= LIMITS["SandboxKernelManager"]["max_processes"] + 5
 

@@ -119,6 +119,7 @@ def test_a_dataloader_with_worker_processes_runs_under_the_memory_cap(tmp_path):
     config = Config()
     config.SandboxKernelManager.memory_mb = 1536
     config.SandboxKernelManager.tmp_mb = 64
+    config.SandboxKernelManager.shm_mb = 64
     (tmp_path / "work").mkdir()
     printed = _run(config, FORKED_WORKERS, tmp_path / "work")
     assert "batches 8 sum 32640.0" in printed

@@ -7,9 +7,10 @@ Inside, the kernel sees
   ``/etc/passwd`` naming only itself, ``/sys``, the Python installation, the course's virtual
   environment and package, and the extra paths the grader names (the hidden split's inputs, caches);
 * writable: a private ``/tmp`` (a tmpfs of a fixed size, which counts against the memory cap), where
-  its home and working folder ``/tmp/home`` are, a small private ``/dev/shm`` (the semaphores and
-  shared tensors of multiprocessing, e.g. a DataLoader's workers), the folder its records go to, and
-  the folder of its IPC sockets;
+  its home and working folder ``/tmp/home`` are, a private ``/dev/shm`` of a fixed size that also
+  counts against the memory cap (the semaphores and shared tensors of multiprocessing: a DataLoader's
+  workers hand their batches over there), the folder its records go to, and the folder of its IPC
+  sockets;
 * the GPU's device nodes, and nothing of the network (a namespace with only a loopback device).
 
 Nothing else of the host is there: no ``/root``, no ``/home``, no course folder, no other student.
@@ -24,9 +25,6 @@ from pathlib import Path
 
 #: The kernel's home and working folder inside the sandbox (on the /tmp tmpfs).
 HOME = "/tmp/home"
-#: Size of the private ``/dev/shm``: multiprocessing's semaphores and the batches a DataLoader's workers
-#: hand over (a few MB each); fixed and small, so it adds little to what the memory cap allows.
-SHM_BYTES = 64 * 2**20
 #: Where the records folder appears inside the sandbox.
 RECORDS_MOUNT = "/run/dl4phys/records"
 #: What the dynamic linker and Python need of /etc; the rest of /etc (keys, credentials) stays out.
@@ -54,6 +52,7 @@ class SandboxLayout:
     passwd_fd: int  # an open file with the sandbox's /etc/passwd
     group_fd: int
     tmp_bytes: int  # size of the /tmp tmpfs
+    shm_bytes: int = 256 * 2**20  # size of the /dev/shm tmpfs (multiprocessing: a DataLoader's workers' batches)
     readonly: list[str] = field(default_factory=list)  # extra read-only paths, bound at the same path
     files: list[tuple[int, str]] = field(default_factory=list)  # (open fd, name): copied into HOME
     env: dict[str, str] = field(default_factory=dict)
@@ -107,7 +106,7 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
         str(layout.group_fd),
         "/etc/group",
     ]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(layout.shm_bytes), "--tmpfs", "/dev/shm"]
     for device in sorted(Path("/dev").glob("nvidia*")):  # the GPU, when there is one
         args += ["--dev-bind", str(device), str(device)]
     if os.path.isdir("/sys"):

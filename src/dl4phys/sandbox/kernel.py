@@ -240,10 +240,17 @@ class ScratchKernelManager(AsyncKernelManager):
 class SandboxKernelManager(ScratchKernelManager):
     """A kernel in the bubblewrap sandbox (:mod:`dl4phys.sandbox.bwrap`), with the limits below."""
 
-    memory_mb = Integer(6144, help="Memory of one notebook's kernel (resident memory of its processes plus its /tmp), MB").tag(
-        config=True
-    )
+    memory_mb = Integer(
+        6400,
+        help="Memory of one notebook's kernel: its processes (pages forked workers share counted once) plus its /tmp "
+        "and /dev/shm, MB",
+    ).tag(config=True)
     tmp_mb = Integer(1024, help="Size of the kernel's private /tmp (its home is there); part of memory_mb, MB").tag(config=True)
+    shm_mb = Integer(
+        256,
+        help="Size of the kernel's private /dev/shm (multiprocessing: a DataLoader's workers hand their batches over "
+        "there); part of memory_mb, MB",
+    ).tag(config=True)
     walltime_s = Float(1800, help="Time limit of one whole notebook, seconds (each cell also has Execute.timeout)").tag(
         config=True
     )
@@ -276,6 +283,8 @@ class SandboxKernelManager(ScratchKernelManager):
             str(self.memory_mb),
             "--tmp-mb",
             str(self.tmp_mb),
+            "--shm-mb",
+            str(self.shm_mb),
             "--walltime-s",
             str(self.walltime_s),
             "--max-processes",

@@ -9,8 +9,8 @@ The kernel manager (:mod:`.kernel`) starts this with the limits of its settings.
   files anywhere) so that the per-user process limit and file permissions confine it; otherwise the
   grader's own user, in a user namespace;
 * starts bwrap (:mod:`.bwrap`) with the entry point :mod:`.entry` inside;
-* kills the kernel when its memory (every process's, shared pages counted once, plus the fixed size of its
-  ``/tmp``) passes the cap, when the notebook's time limit passes, or when the folders it may write
+* kills the kernel when its memory (every process's, shared pages counted once, plus the fixed sizes of
+  its ``/tmp`` and ``/dev/shm``) passes the cap, when the notebook's time limit passes, or when the folders it may write
   (records, IPC) outgrow their cap; and writes why into ``DIR/exit-reason``, in a folder that only the
   grader can reach (the kernel cannot plant or read anything there).
 """
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", required=True)
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--tmp-mb", type=int, required=True)
+    parser.add_argument("--shm-mb", type=int, default=256)
     parser.add_argument("--walltime-s", type=float, required=True)
     parser.add_argument("--max-processes", type=int, required=True)
     parser.add_argument("--writable-mb", type=int, required=True, help="cap of the records and IPC folders together")
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         passwd_fd=passwd,
         group_fd=group,
         tmp_bytes=args.tmp_mb * 2**20,
+        shm_bytes=args.shm_mb * 2**20,
         readonly=args.readonly,
         files=files,
         env=env,
@@ -232,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
-    memory_cap = (args.memory_mb - args.tmp_mb) * 2**20  # /tmp may hold tmp_mb of the memory budget
+    # /tmp and /dev/shm may hold tmp_mb and shm_mb of the memory budget (files there are memory too)
+    memory_cap = (args.memory_mb - args.tmp_mb - args.shm_mb) * 2**20
     writable_cap = args.writable_mb * 2**20
     started = last_disk_check = time.monotonic()
     reason = ""
