@@ -104,7 +104,7 @@ def test_feature_cache_is_warmed_for_the_jet_assignments_only():
 FORKED_WORKERS = """
 import numpy as np, torch
 from torch.utils.data import DataLoader, TensorDataset
-ballast = np.ones(400 * 2**20 // 8)  # 400 MB that every forked worker shares with the kernel
+ballast = np.ones(500 * 2**20 // 8)  # 500 MB that every forked worker shares with the kernel
 loader = DataLoader(TensorDataset(torch.arange(256.0)), batch_size=32, num_workers=3)
 print("batches", sum(1 for _ in loader), "sum", float(sum(batch[0].sum() for batch in loader)))
 """
@@ -113,11 +113,11 @@ print("batches", sum(1 for _ in loader), "sum", float(sum(batch[0].sum() for bat
 def test_a_dataloader_with_worker_processes_runs_under_the_memory_cap(tmp_path):
     """Does a DataLoader with worker processes run in the sandbox (multiprocessing's semaphores need a
     writable /dev/shm), with the pages its forked workers share with the kernel counted once against the
-    memory cap (counted once per worker, the kernel's 400 MB of ballast would pass the 1.5 GB cap)?"""
+    memory cap (counted once per worker, the kernel's 500 MB of ballast would pass the 2 GB cap)?"""
     from traitlets.config import Config
 
     config = Config()
-    config.SandboxKernelManager.memory_mb = 1536
+    config.SandboxKernelManager.memory_mb = 2048
     config.SandboxKernelManager.tmp_mb = 64
     config.SandboxKernelManager.shm_mb = 64
     (tmp_path / "work").mkdir()
