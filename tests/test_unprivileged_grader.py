@@ -87,53 +87,17 @@ def test_an_unprivileged_user_grades_a_course_it_cannot_change(grader):
         home.mkdir()
         os.chown(home, grader, grader)
         env = {"HOME": str(home), "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        result = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                USER,
-                "--",
-                "env",
-                "-i",
-                *[f"{k}={v}" for k, v in env.items()],
-                str(venv / "bin" / "python"),
-                "-m",
-                "dl4phys",
-                "grade",
-                ASSIGNMENT,
-                "--workers",
-                "1",
-                "--course-dir",
-                str(course),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            cwd=course,
-        )
+
+        def as_grader(*args: str, timeout: int) -> subprocess.CompletedProcess:
+            """``python -m dl4phys ARGS`` run by the grading user, with only ``env`` in its environment."""
+            command = ["runuser", "-u", USER, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()]]
+            command += [str(venv / "bin" / "python"), "-m", "dl4phys", *args, "--course-dir", str(course)]
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=course)
+
+        result = as_grader("grade", ASSIGNMENT, "--workers", "1", timeout=1800)
         assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
         assert "autograded 3 of 3" in result.stdout
-        report = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                USER,
-                "--",
-                "env",
-                "-i",
-                *[f"{k}={v}" for k, v in env.items()],
-                str(venv / "bin" / "python"),
-                "-m",
-                "dl4phys",
-                "report",
-                "--course-dir",
-                str(course),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=course,
-        )
+        report = as_grader("report", timeout=300)
         assert report.returncode == 0, report.stderr[-2000:]
         import csv
 
