@@ -2,8 +2,9 @@
 
 The tests grade the course of this repository. The expensive part, running notebooks through the
 autograder, happens once per session in ``graded_course``: the first test that asks for an assignment
-grades all of its demo cases (``tests/submissions/<assignment>/*.toml``, built from the current
-release) in one scratch course folder, on two workers.
+grades the demo cases (``tests/submissions/<assignment>/*.toml``, built from the current release) of
+every assignment the selected tests need, in one scratch course folder, in one run on two workers (so
+that no worker idles between two assignments).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def pytest_configure(config):
     os.environ.setdefault("DL4PHYS_HIDDEN_DATA", str(REPO / "hidden_data"))
 
 
+#: Assignments whose demo cases the selected tests read from ``graded_course`` (set once collected).
+GRADED_ASSIGNMENTS: set[str] = set()
+
+
+def pytest_collection_finish(session):
+    """Note the assignments the selected tests (after -m and -k) need graded."""
+    for item in session.items:
+        assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
+        if isinstance(assignment, str) and "graded_course" in getattr(item, "fixturenames", ()):
+            GRADED_ASSIGNMENTS.add(assignment)
+
+
 def pytest_collection_modifyitems(config, items):
     """Parametrized tests get their assignment's marker. GPU tests skip without CUDA, except under
     `make test-gpu` (DL4PHYS_REQUIRE_GPU=1), where they fail."""
@@ -73,14 +86,16 @@ class GradedCourse:
     graded: set
 
     def ensure(self, assignment: str) -> None:
+        """Grade ``assignment``'s demo cases, with those of every other assignment the session's tests need."""
         if assignment in self.graded:
             return
-        self.graded.add(assignment)
-        grading.release(self.course, [assignment])
-        students = grading.submit_demo_cases(self.course, assignment)
+        batch = sorted(({assignment} | GRADED_ASSIGNMENTS) - self.graded)
+        self.graded |= set(batch)
+        grading.release(self.course, batch)
+        submissions = {a: grading.submit_demo_cases(self.course, a) for a in batch}
         # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
-        self.outcomes += grading.grade(
-            self.course, assignment, students, unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS
+        self.outcomes += grading.grade_assignments(
+            self.course, submissions, unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS
         )
 
     def score(self, assignment: str, student: str) -> tuple[float, float]:

@@ -101,6 +101,27 @@ def _failures(graded_course, assignment: str, student: str) -> str:
     return "; ".join(lines)
 
 
+def _skipped_in_source(assignment: str) -> set[str]:
+    from dl4phys.check import skipped_when_grading
+
+    return {g for path in (SOURCE / assignment).glob("*.ipynb") for g in skipped_when_grading(nbformat.read(path, as_version=4))}
+
+
+@pytest.mark.parametrize("assignment", [a for a in ASSIGNMENTS if _skipped_in_source(a)])
+def test_demonstrations_tagged_in_the_source_are_not_run_when_grading(graded_course, assignment):
+    """Does the grader skip, with a note, exactly the source's read-only demonstrations tagged skip-when-grading?"""
+    from dl4phys.check import SKIPPED_NOTE
+
+    for student in ("perfect", "alternative-correct"):
+        notebook = nbformat.read(graded_course.autograded_notebook(assignment, student), as_version=4)
+        noted = {
+            c.metadata.get("nbgrader", {}).get("grade_id")
+            for c in notebook.cells
+            if c.cell_type == "code" and any(o.get("text") == SKIPPED_NOTE for o in c.get("outputs", []))
+        }
+        assert noted == _skipped_in_source(assignment)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_hidden_tests_ran_on_the_gpu(graded_course, assignment):

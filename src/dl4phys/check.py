@@ -14,6 +14,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Tag of a read-only demonstration cell whose results no test reads (fine-tuning a big network to show
+#: what it does): the grader does not run it, nor does ``check``, which runs the notebook as the grader
+#: does. Students run it like any other cell. The grader takes the tags from the instructor's source
+#: notebook, never from a submission.
+SKIPPED_WHEN_GRADING = "skip-when-grading"
+SKIPPED_NOTE = "[not run by the grader: a demonstration whose results no test reads]\n"
+
 DOCSTRING = re.compile(r"^\s*(?:'''|\"\"\")(.*?)(?:'''|\"\"\")", re.S)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -43,6 +50,23 @@ def _error_line(output) -> str:
         if re.match(r"^[\w.]*(Error|Exception|Exit)\b", line):
             return line
     return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+
+
+def skipped_when_grading(notebook) -> set[str]:
+    """grade_ids of the notebook's read-only, ungraded code cells tagged ``skip-when-grading``."""
+    skipped = set()
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if (
+            cell.cell_type == "code"
+            and SKIPPED_WHEN_GRADING in cell.metadata.get("tags", [])
+            and meta.get("grade_id")
+            and meta.get("locked")
+            and not meta.get("grade")
+            and not meta.get("solution")
+        ):
+            skipped.add(meta["grade_id"])
+    return skipped
 
 
 def checksum(cell) -> str:
@@ -79,6 +103,10 @@ def run_check(notebook: str | Path, timeout: int = 600) -> CheckResult:
             result.type_changed.append(_title(cell.source))
         elif meta.get("locked") and meta.get("checksum") and checksum(cell) != meta["checksum"]:
             result.edited_read_only.append(_title(cell.source))
+    skipped = skipped_when_grading(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade_id") in skipped:
+            cell.source = ""  # nbclient does not run empty cells
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}
     )

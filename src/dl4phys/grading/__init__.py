@@ -24,7 +24,7 @@ from .course import Course, CourseError, gradebook, load_config, nbgrader_api
 from .demo import demo, demo_cases, expected_scores, submit_demo_cases
 from .feedback import feedback
 from .notes import NOTES_FILE, grading_notes, grading_times, score_of, score_table, scores
-from .parallel import grade, kernel_threads, local_cluster
+from .parallel import grade, grade_assignments, kernel_threads, local_cluster
 from .release import ensure_in_gradebook, release
 from .report import report
 
@@ -40,6 +40,7 @@ __all__ = [
     "expected_scores",
     "feedback",
     "grade",
+    "grade_assignments",
     "gradebook",
     "grading_notes",
     "grading_times",

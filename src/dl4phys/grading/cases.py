@@ -23,6 +23,8 @@ the assignment's release notebook, so a case can never go stale when the release
     # insert_after = "imports"          # a new cell after this one, with
     # source = '''...'''                #   this source and
     # cell_type = "code"                #   this type (default code)
+    # tag = "data"                      # set a cell's tags, to
+    # tags = ["skip-when-grading"]      #   these
     # raw = '''...'''                   # the notebook file is these bytes instead (not a notebook)
 """
 
@@ -37,7 +39,7 @@ from pathlib import Path
 import nbformat
 
 SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
-EDIT_KINDS = ("delete", "duplicate", "retype", "insert_after", "raw")
+EDIT_KINDS = ("delete", "duplicate", "retype", "insert_after", "tag", "raw")
 
 
 class CaseError(ValueError):
@@ -141,6 +143,8 @@ def build_notebook(case: Case, release_path: Path, source_path: Path) -> bytes:
             new = maker(edit.get("source", "").strip("\n"))
             new["id"] = f"{case.name}-insert-{number}"[:64]
             notebook.cells.insert(index + 1, new)
+        elif kind == "tag":
+            cell.metadata["tags"] = list(edit.get("tags", []))
     return nbformat.writes(notebook).encode() + b"\n"
 
 

@@ -12,7 +12,7 @@ from .autograde import GradeOutcome
 from .cases import build_notebook, cases_in, load_case
 from .course import Course, CourseError
 from .feedback import feedback
-from .parallel import grade
+from .parallel import grade_assignments
 from .release import release
 from .report import report
 
@@ -56,12 +56,10 @@ def demo(
     """Release the assignments, grade their demo submissions, write feedback and the report."""
     release(course, assignments or course.assignments())
     assignments = assignments or [a for a in course.assignments() if demo_cases(course, a)]
-    outcomes = []
-    for assignment in assignments:
-        students = submit_demo_cases(course, assignment)
-        if not students:
-            continue
-        outcomes += grade(course, assignment, students, unsafe=unsafe, workers=workers)
+    submissions = {a: students for a in assignments if (students := submit_demo_cases(course, a))}
+    # One run for all the assignments: on several workers, none idles between two assignments.
+    outcomes = grade_assignments(course, submissions, unsafe=unsafe, workers=workers) if submissions else []
+    for assignment in submissions:
         graded = [o.student for o in outcomes if o.assignment == assignment and o.ok]
         if graded:
             outcomes += [o for o in feedback(course, assignment, graded) if not o.ok]

@@ -66,16 +66,23 @@ def grading_course(course: Course, assignment: str, unsafe: bool = False) -> Cou
     return course.with_overrides({"SandboxKernelManager": {"readonly_paths": readonly, "kernel_env": env}})
 
 
-def prepare_references(course: Course, assignment: str) -> None:
-    """Compute (or find cached) the reference records of the assignment's probed notebooks on this machine."""
-    from ..judging.reference import probed_cells, reference_records
+def prepare_references(course: Course, assignment: str) -> float:
+    """Compute (or find cached) the reference records of the assignment's probed notebooks on this machine.
+
+    Returns the seconds the source notebooks took to run (as recorded when computed; 0 if unknown): a
+    measure of what grading one student of the assignment costs.
+    """
+    from ..judging.reference import probed_cells, reference_records, reference_seconds
 
     settings = course.config.get("JudgeTestCells", {})
     root = Path(settings["reference_dir"]) if settings.get("reference_dir") else None
+    seconds = 0.0
     for name in course.notebooks(assignment):
         source = course.source / assignment / f"{name}.ipynb"
         if probed_cells(source):
             reference_records(source, assignment, course.config, root, log=log)
+            seconds += reference_seconds(source, assignment, root)
+    return seconds
 
 
 def grade(
@@ -92,20 +99,42 @@ def grade(
     Every student is attempted and nothing a student submitted is modified. Notes (kernel deaths,
     timeouts, tampering, repaired notebooks) go to ``grading_notes.json`` for the report.
     """
-    course.check_assignment(assignment)
-    students = students or course.students(assignment)
-    if not students:
-        raise CourseError(
-            f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
-            "(nbgrader collect does this)"
-        )
-    course = grading_course(course, assignment, unsafe)
-    ensure_in_gradebook(course, assignment)
+    return grade_assignments(course, {assignment: students}, unsafe=unsafe, workers=workers, scheduler=scheduler)
+
+
+def grade_assignments(
+    course: Course,
+    submissions: dict[str, list[str] | None],
+    *,
+    unsafe: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> list[GradeOutcome]:
+    """Autograde several assignments in one run (``assignment -> students``, ``None``: all its students).
+
+    In parallel the assignments share one cluster, so no worker idles while the last notebooks of one
+    assignment finish: the students of the assignments whose notebooks take longest go first.
+    """
+    plans: dict[str, tuple[Course, list[str]]] = {}
+    for assignment, students in submissions.items():
+        course.check_assignment(assignment)
+        students = students or course.students(assignment)
+        if not students:
+            raise CourseError(
+                f"no submissions for {assignment}: put them in {course.submitted}/<student>/{assignment}/ "
+                "(nbgrader collect does this)"
+            )
+        plans[assignment] = (grading_course(course, assignment, unsafe), students)
+        ensure_in_gradebook(course, assignment)
+    outcomes: list[GradeOutcome] = []
     if workers <= 1 and scheduler is None:
-        prepare_references(course, assignment)
-        outcomes = [autograde_student(course, assignment, student) for student in progress(students, f"grading {assignment}")]
+        for assignment, (graded, students) in plans.items():
+            prepare_references(graded, assignment)
+            outcomes += [
+                autograde_student(graded, assignment, student) for student in progress(students, f"grading {assignment}")
+            ]
     else:
-        outcomes = _grade_in_parallel(course, assignment, students, workers, scheduler)
+        outcomes = _grade_in_parallel(course, plans, workers, scheduler)
     save_notes(course, outcomes)
     return outcomes
 
@@ -215,60 +244,86 @@ def local_cluster(workers: int):
 
 
 def _grade_in_parallel(
-    course: Course, assignment: str, students: list[str], workers: int, scheduler: str | None
+    course: Course, plans: dict[str, tuple[Course, list[str]]], workers: int, scheduler: str | None
 ) -> list[GradeOutcome]:
     from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
-    template = assignment_template(course, assignment)
+    templates = {assignment: assignment_template(course, assignment) for assignment in plans}
     cluster = None if scheduler else local_cluster(workers)
-    outcomes: dict[str, GradeOutcome] = {}
-    try:
-        with Client(scheduler or cluster) as client:
-            # On a local cluster the reference records are computed by a worker while the others run
-            # the first students' notebooks (their judges wait for the records on the reference's lock
-            # file). A remote cluster's workers may have another device: each computes its own there.
-            reference = None
-            if scheduler is None:
-                reference = client.submit(prepare_references, course, assignment, key=f"reference-{assignment}", priority=1)
-            futures = [
+    tasks: dict[str, tuple[str, str]] = {}  # task key -> (assignment, student)
+    submitted: list = []
+    outcomes: dict[tuple[str, str], GradeOutcome] = {}
+
+    def submit_students(client, assignment: str, priority: int) -> list:
+        graded, students = plans[assignment]
+        futures = []
+        for student in students:
+            key = f"grade-{assignment}-{student}"
+            tasks[key] = (assignment, student)
+            futures.append(
                 client.submit(
                     grade_in_private_gradebook,
-                    course,
+                    graded,
                     assignment,
                     student,
-                    str(template),
-                    key=f"grade-{assignment}-{student}",
+                    str(templates[assignment]),
+                    key=key,
                     pure=False,
                     retries=2,
+                    priority=priority,
                 )
-                for student in students
-            ]
+            )
+        submitted.extend(futures)
+        return futures
+
+    try:
+        with Client(scheduler or cluster) as client:
+            pending = as_completed()
+            if scheduler is None:
+                # On a local cluster the workers first compute the reference records (one task per
+                # assignment, before any student); each assignment's students follow its reference,
+                # those whose notebooks ran longest first. A remote cluster's workers may have another
+                # device: each computes its own records there, when its first student needs them.
+                references = {
+                    client.submit(
+                        prepare_references, graded, assignment, key=f"reference-{assignment}", pure=False, priority=1_000_000
+                    ): assignment
+                    for assignment, (graded, _) in plans.items()
+                }
+                pending.update(references)
+            else:
+                references = {}
+                for index, assignment in enumerate(plans):
+                    pending.update(submit_students(client, assignment, priority=-index))
             bar = tqdm(
-                total=len(futures),
-                desc=f"grading {assignment}",
+                total=sum(len(students) for _, students in plans.values()),
+                desc="grading " + ", ".join(plans),
                 unit="student",
                 leave=False,
-                disable=len(futures) < 2 or not sys.stderr.isatty(),
+                disable=not sys.stderr.isatty(),
             )
-            for future in as_completed(futures + ([reference] if reference is not None else [])):
-                if future is reference:
+            for future in pending:
+                if future in references:
                     if future.status == "error":  # the instructor's error: no student is graded against it
-                        client.cancel(futures)
-                        raise future.exception()
+                        error = future.exception()
+                        client.cancel([f for f in [*references, *submitted] if f is not future])
+                        raise error
+                    pending.update(submit_students(client, references[future], priority=int(future.result())))
                     continue
-                student = future.key.split(f"grade-{assignment}-", 1)[1]
+                assignment, student = tasks[future.key]
                 try:
                     outcome, grades = future.result()
                 except Exception as err:  # a worker lost more often than the retries: reported, the others go on
                     outcome, grades = GradeOutcome(student, assignment, False, f"worker failed: {err}"), None
-                if grades is not None and student not in outcomes:  # each grade written once
+                if grades is not None and (assignment, student) not in outcomes:  # each grade written once
                     import_grades(course, assignment, outcome.student, grades)
-                outcomes.setdefault(student, outcome)
+                outcomes.setdefault((assignment, student), outcome)
                 bar.update()
             bar.close()
     finally:
         if cluster is not None:
             cluster.close()
-        shutil.rmtree(template.parent, ignore_errors=True)
-    return [outcomes[s] for s in students]
+        for template in templates.values():
+            shutil.rmtree(template.parent, ignore_errors=True)
+    return [outcomes[(assignment, s)] for assignment, (_, students) in plans.items() for s in students]

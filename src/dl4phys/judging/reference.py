@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -60,7 +61,7 @@ def _run_source(source_notebook: Path, config, log=None) -> dict[str, bytes]:
 
     nb = nbformat.read(source_notebook, as_version=4)
     execute = SandboxedExecute(config=config)
-    resources = {"metadata": {"path": str(Path(source_notebook).parent)}}
+    resources = {"metadata": {"path": str(Path(source_notebook).parent)}, "dl4phys": {"source": str(source_notebook)}}
     nb, resources = execute.preprocess(nb, resources)
     problems = []
     for cell in nb.cells:
@@ -87,12 +88,18 @@ def reference_records(
         if not (folder / COMPLETE).is_file():
             if log is not None:
                 log.info("computing the reference records of %s on %s (runs the source notebook once)", assignment, device)
+            started = time.monotonic()
             records = _run_source(Path(source_notebook), config, log)
+            seconds = time.monotonic() - started
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
             for name, data in records.items():
                 (staging / name).write_bytes(data)
             (staging / COMPLETE).write_text(
-                json.dumps({"source": str(source_notebook), "device": device, "records": sorted(records)}, indent=1) + "\n"
+                json.dumps(
+                    {"source": str(source_notebook), "device": device, "records": sorted(records), "seconds": round(seconds, 1)},
+                    indent=1,
+                )
+                + "\n"
             )
             if folder.exists():
                 shutil.rmtree(folder)
@@ -101,6 +108,15 @@ def reference_records(
     for name in json.loads((folder / COMPLETE).read_text())["records"]:
         result[name[: -len(".npz")]] = decode((folder / name).read_bytes())
     return result
+
+
+def reference_seconds(source_notebook: Path, assignment: str, root: Path | None = None, device: str | None = None) -> float:
+    """Seconds the source notebook took to run when its cached reference records were computed (0: unknown)."""
+    folder = reference_folder(root or default_reference_dir(), assignment, source_notebook, device or grading_device())
+    try:
+        return float(json.loads((folder / COMPLETE).read_text()).get("seconds", 0.0))
+    except (OSError, ValueError, TypeError):
+        return 0.0
 
 
 def probed_cells(source_notebook: Path) -> list[str]:
@@ -113,4 +129,4 @@ def probed_cells(source_notebook: Path) -> list[str]:
     return cells
 
 
-__all__ = ["reference_records", "reference_folder", "grading_device", "probed_cells", "file_name"]
+__all__ = ["reference_records", "reference_folder", "reference_seconds", "grading_device", "probed_cells", "file_name"]

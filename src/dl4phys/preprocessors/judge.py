@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from nbformat.notebooknode import NotebookNode
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Dict, Unicode
@@ -30,6 +29,7 @@ from traitlets import Dict, Unicode
 from ..judging.auc import tiered_auc_scorer
 from ..judging.judge import ReferenceError, judge_cell
 from ..judging.records import RecordError, decode, file_name
+from .source import source_notebook
 
 ENAME = "HiddenTestFailed"
 GRADER_ERRORS = ("CellTimeoutError", "KernelDied")
@@ -66,8 +66,7 @@ class JudgeTestCells(NbGraderPreprocessor):
     def reference(self, assignment: str, notebook: str) -> dict:
         from ..judging.reference import probed_cells, reference_records
 
-        coursedir = CourseDirectory(config=self.config)
-        source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
+        source = source_notebook(self.config, assignment, notebook)
         if not source.is_file() or not probed_cells(source):
             return {}
         return reference_records(

@@ -7,6 +7,9 @@
 * When the kernel dies (``os._exit``, a crash, the sandbox's memory, time or disk limit) the cell that
   was running and every later code cell get a ``KernelDied`` error: those cells score zero, the cells
   before keep their points, and grading goes on.
+* Read-only demonstration cells that the instructor's source notebook tags ``skip-when-grading``
+  (:data:`dl4phys.check.SKIPPED_WHEN_GRADING`: no test reads their results) are not run; they get a
+  note instead. Which cells those are is read from the source, never from the submission.
 * Every output is capped in bytes as it arrives (streams, display data, results, tracebacks), with a
   note saying so; so is each cell's output in all. nbgrader's LimitOutput counts only lines of streams.
 """
@@ -14,11 +17,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+
+from ..check import SKIPPED_NOTE
 
 KERNEL_DIED = "KernelDied"
 #: What the kernel left that the grader ignored, per (student, assignment, notebook) graded in this
@@ -54,6 +60,27 @@ class SandboxedExecute(Execute):
         self._manager = None
         self._death_reason = ""
         self._cell_bytes: dict[int, int] = {}
+        self._skipped: set[str] = set()
+
+    def skipped_cells(self, resources) -> set[str]:
+        """grade_ids of the cells not run: the source notebook's tagged demonstrations.
+
+        The source is the course's (found from ``resources["nbgrader"]``), or, when the grader runs a
+        source notebook itself (the reference records), the one named in ``resources["dl4phys"]["source"]``.
+        """
+        import nbformat
+
+        from ..check import skipped_when_grading
+        from .source import source_notebook
+
+        info = resources.get("nbgrader") or {}
+        if info.get("assignment") and info.get("notebook"):
+            path = source_notebook(self.config, info["assignment"], info["notebook"])
+        elif (resources.get("dl4phys") or {}).get("source"):
+            path = Path(resources["dl4phys"]["source"])
+        else:
+            return set()
+        return skipped_when_grading(nbformat.read(path, as_version=4)) if path.is_file() else set()
 
     def create_kernel_manager(self):
         self._manager = super().create_kernel_manager()
@@ -64,6 +91,7 @@ class SandboxedExecute(Execute):
         self._cell_bytes = {}
         self._manager = None
         resources = resources if resources is not None else {}
+        self._skipped = self.skipped_cells(resources)
         try:
             return super().preprocess(nb, resources, km=km)
         finally:
@@ -82,6 +110,9 @@ class SandboxedExecute(Execute):
             return cell, resources
         if self._death_reason:
             cell.outputs.append(error_output(KERNEL_DIED, f"not run: {self._death_reason}"))
+            return cell, resources
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in self._skipped:
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=SKIPPED_NOTE)]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
