@@ -7,7 +7,7 @@ For students:
 For instructors, in the course's folder (or with ``--course-dir``):
 
     release  [ASSIGNMENT ...]   generate the student versions into release/
-    grade    ASSIGNMENT         autograde every submission in submitted/<student>/ASSIGNMENT/ (sandboxed, in parallel)
+    grade    ASSIGNMENT ...     autograde every submission in submitted/<student>/ASSIGNMENT/ (sandboxed, in parallel)
     feedback ASSIGNMENT         write HTML feedback into feedback/
     report                      print the score table, write grades.csv and report/index.html (plots)
     demo     [ASSIGNMENT ...]   all of the above on the demo submissions of tests/submissions/, in ./demo
@@ -77,15 +77,20 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grading import grade
+    from .grading import grade_assignments
 
     course = _course(args)
-    outcomes = grade(
-        course, args.assignment, args.student or None, unsafe=args.unsafe, workers=args.workers, scheduler=args.scheduler
+    # Several assignments share one run (and one Dask cluster): no worker idles between two of them.
+    outcomes = grade_assignments(
+        course,
+        {assignment: args.student or None for assignment in args.assignment},
+        unsafe=args.unsafe,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
-    print(
-        f"autograded {sum(o.ok for o in outcomes)} of {len(outcomes)} submissions of {args.assignment} into {course.autograded}"
-    )
+    for assignment in args.assignment:
+        mine = [o for o in outcomes if o.assignment == assignment]
+        print(f"autograded {sum(o.ok for o in mine)} of {len(mine)} submissions of {assignment} into {course.autograded}")
     return _print_outcomes(outcomes)
 
 
@@ -173,8 +178,8 @@ def _instructor_commands(sub) -> None:
     p = add("release", cmd_release, "generate student versions of assignments into release/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all under source/)")
     database(p)
-    p = add("grade", cmd_grade, "autograde the submissions of an assignment in the bubblewrap sandbox")
-    p.add_argument("assignment")
+    p = add("grade", cmd_grade, "autograde the submissions of one or more assignments in the bubblewrap sandbox")
+    p.add_argument("assignment", nargs="+")
     p.add_argument(
         "--unsafe",
         action="store_true",
