@@ -45,9 +45,16 @@ def _digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _closed_folders(path: Path) -> list[Path]:
+    """Folders above ``path`` that other users cannot enter (the grading user could not import the package)."""
+    return [p for p in [path, *path.parents] if p.is_dir() and not p.stat().st_mode & 0o001]
+
+
 @pytest.fixture(scope="module")
 def grader():
     """The unprivileged grading user (made once; kept: a system account without login or home)."""
+    closed = _closed_folders(REPO / "src") + _closed_folders(Path(sysconfig.get_paths()["purelib"]))
+    assert not closed, f"the grading user cannot enter {closed[0]}: clone the repository where other users can read it"
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
     return int(subprocess.run(["id", "-u", USER], capture_output=True, text=True, check=True).stdout)
