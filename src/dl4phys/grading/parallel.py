@@ -1,4 +1,5 @@
-"""``grade``: autograde every submission of an assignment, one after another or in parallel on Dask.
+"""``grade``: autograde every submission of an assignment, one after another or in parallel on Dask;
+``grade_assignments``: several assignments in one run, on one cluster.
 
 Before any student: bubblewrap must be there (or ``unsafe``), the jet features the notebooks read are
 computed once and shown to the kernels read-only (as are the pretrained weights of
@@ -10,6 +11,9 @@ In parallel (``workers > 1`` on a Dask ``LocalCluster``, or an existing cluster'
 task grades one student against a private SQLite copy of the assignment's gradebook entries and returns
 the grades as plain data; only this process writes them into the course gradebook, once per student,
 so SQLite is never written concurrently and a task Dask runs again (a worker lost) cannot write twice.
+On a local cluster the reference records go first (one task per assignment); each assignment's students
+follow with a Dask priority of the seconds its source notebook took, so the longest notebooks start
+first and the short ones fill the end (no worker idles while another finishes a long one).
 """
 
 from __future__ import annotations
