@@ -45,6 +45,12 @@ def pytest_configure(config):
     os.environ.setdefault("DL4PHYS_HIDDEN_DATA", str(REPO / "hidden_data"))
 
 
+def _assignment_param(item) -> str | None:
+    """The ``assignment`` a parametrized test item runs with, if any."""
+    assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
+    return assignment if isinstance(assignment, str) else None
+
+
 #: Assignments whose demo cases the selected tests read from ``graded_course`` (set once collected).
 GRADED_ASSIGNMENTS: set[str] = set()
 
@@ -52,8 +58,8 @@ GRADED_ASSIGNMENTS: set[str] = set()
 def pytest_collection_finish(session):
     """Note the assignments the selected tests (after -m and -k) need graded."""
     for item in session.items:
-        assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
-        if isinstance(assignment, str) and "graded_course" in getattr(item, "fixturenames", ()):
+        assignment = _assignment_param(item)
+        if assignment and "graded_course" in getattr(item, "fixturenames", ()):
             GRADED_ASSIGNMENTS.add(assignment)
 
 
@@ -63,8 +69,8 @@ def pytest_collection_modifyitems(config, items):
     import torch
 
     for item in items:
-        assignment = getattr(item, "callspec", None) and item.callspec.params.get("assignment")
-        if isinstance(assignment, str):
+        assignment = _assignment_param(item)
+        if assignment:
             item.add_marker(getattr(pytest.mark, assignment_marker(assignment)))
     if torch.cuda.is_available():
         return
