@@ -129,10 +129,10 @@ c.JudgeTestCells.auc_tiers["hw08_graph_networks"] = {"test_lorentznet_auc": [[0.
 c.JudgeTestCells.auc_tiers["hw05_cnn_training"] = {"test_cnn_auc": [[0.9523, 1.0], [0.93, 0.5]]}
 
 # hw06_transformers: the particle transformer on the hidden split, full points from the reference solution's
-# worst hidden-split AUC (0.9750: seeds 42, 1, 2, 3, 4, 5 on a CPU give 0.9750-0.9802) - 0.01, half from the
+# worst hidden-split AUC (0.9712: seeds 42, 1, 2, 3, 4, 5 on a CPU give 0.9712-0.9781) - 0.01, half from the
 # BDT baseline's 0.9875 - 0.03, as for hw01.
 c.JudgeTestCells.auc_tiers["hw06_transformers"] = {
-    "test_transformer_auc": [[0.9650, 1.0], [0.9575, 0.5]],
+    "test_transformer_auc": [[0.9612, 1.0], [0.9575, 0.5]],
 }
 
 # Feedback shows each test's name, points, pass/fail and the judge's message, never hidden test code.

@@ -10,7 +10,7 @@ that no worker idles between two assignments).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -130,6 +130,8 @@ class SerialRun:
     course: grading.Course
     students: list[str]
     assignment: str
+    output: str = ""  # what the command printed
+    release_before: dict = field(default_factory=dict)  # the committed release notebooks' bytes before the run
 
     def cell_grades(self, students=None) -> dict:
         return cell_grades(self.course, self.assignment, self.students if students is None else students)
@@ -148,15 +150,25 @@ def cell_grades(course: grading.Course, assignment: str, students) -> dict:
 
 @pytest.fixture(scope="session")
 def serial_hw02(tmp_path_factory) -> SerialRun:
-    """hw02's demo cases graded serially: the gradebook that two workers, a cluster, and the well-behaved
-    students of the hostile run must all reproduce."""
+    """hw02's demo cases graded serially, by the command line's `demo --workers 1`: the gradebook that two
+    workers, a cluster, and the well-behaved students of the hostile run must all reproduce (and the run
+    the command-line test reads)."""
+    import contextlib
+    import io
+
+    from dl4phys.cli import main
+
     assignment = "hw02_gradient_descent"
-    course = scratch_course(tmp_path_factory.mktemp("serial"))
-    grading.release(course, [assignment])
-    students = grading.submit_demo_cases(course, assignment)
-    outcomes = grading.grade(course, assignment, students, workers=1, unsafe=sandbox.bwrap_path() is None)
-    assert all(o.ok for o in outcomes), outcomes
-    return SerialRun(course, students, assignment)
+    folder = tmp_path_factory.mktemp("serial")
+    release_before = {p: p.read_bytes() for p in (REPO / "release" / assignment).glob("*.ipynb")}
+    unsafe = ["--unsafe"] if sandbox.bwrap_path() is None else []
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["demo", assignment, "--course-dir", str(REPO), "--out", str(folder), "--workers", "1", *unsafe])
+    assert code == 0, printed.getvalue()[-2000:]
+    course = scratch_course(folder)
+    students = sorted(grading.demo_cases(course, assignment))
+    return SerialRun(course, students, assignment, printed.getvalue(), release_before)
 
 
 def free_port() -> int:

@@ -91,12 +91,11 @@ def test_demo_of_a_misspelt_assignment_is_one_line_error(tmp_path, capsys):
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_demo_grades_into_its_own_folder_and_leaves_release_alone(tmp_path, capsys):
+@pytest.mark.hw02
+def test_demo_grades_into_its_own_folder_and_leaves_release_alone(serial_hw02):
     """Does `demo` release, grade and report in its own course folder, without rewriting the committed release/?"""
-    assignment = "hw02_gradient_descent"
-    committed = {p: p.read_bytes() for p in (REPO / "release" / assignment).glob("*.ipynb")}
-    assert main(["demo", assignment, "--course-dir", str(REPO), "--out", str(tmp_path), "--workers", "2"]) == 0
-    out = capsys.readouterr().out
+    assignment, out, folder = serial_hw02.assignment, serial_hw02.output, serial_hw02.course.root
     assert "perfect" in out and "11/11" in out
-    assert (tmp_path / "release" / assignment).is_dir() and (tmp_path / "grades.csv").is_file()
-    assert {p: p.read_bytes() for p in committed} == committed
+    assert (folder / "release" / assignment).is_dir() and (folder / "grades.csv").is_file()
+    committed = serial_hw02.release_before
+    assert committed and {p: p.read_bytes() for p in committed} == committed

@@ -10,6 +10,8 @@
 * Read-only demonstration cells that the instructor's source notebook tags ``skip-when-grading``
   (:data:`dl4phys.check.SKIPPED_WHEN_GRADING`: no test reads their results) are not run; they get a
   note instead. Which cells those are is read from the source, never from the submission.
+* The kernel is killed, not asked to shut down, once the last cell replied (``shutdown_kernel =
+  "immediate"``): nothing it could still do counts, and no exit handler of student code runs.
 * Every output is capped in bytes as it arrives (streams, display data, results, tracebacks), with a
   note saying so; so is each cell's output in all. nbgrader's LimitOutput counts only lines of streams.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, default
 
 from ..check import SKIPPED_NOTE
 
@@ -51,6 +53,13 @@ class SandboxedExecute(Execute):
         64_000, help="Largest single output kept in a graded notebook (bytes); the rest is cut with a note"
     ).tag(config=True)
     max_cell_output_bytes = Integer(256_000, help="Outputs kept per cell, in all (bytes)").tag(config=True)
+
+    @default("shutdown_kernel")
+    def _default_shutdown_kernel(self):
+        # The kernel is disposable: its records are closed files by the time the last cell replied, and
+        # the sandbox's PID namespace ends with it. A polite shutdown of a kernel that loaded torch keeps
+        # the worker idle for 1-2 s per notebook.
+        return "immediate"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
