@@ -11,11 +11,13 @@ from .conftest import case_notebook
 ASSIGNMENT = "hw02_gradient_descent"
 
 
-def test_perfect_notebook_passes(tmp_path, capsys):
-    """Does a correct notebook pass, with exit status 0?"""
+def test_perfect_notebook_passes(tmp_path, capfd):
+    """Does a correct notebook pass, with exit status 0, and without the kernel's start-up warnings on the terminal?"""
     notebook = case_notebook(ASSIGNMENT, "perfect", tmp_path)
     assert main(["check", str(notebook)]) == 0
-    assert "every visible test passes" in capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert "every visible test passes" in out
+    assert "WARNING" not in err, err[-500:]
 
 
 def test_partial_notebook_lists_failing_tests_with_reasons(tmp_path, capsys):

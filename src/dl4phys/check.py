@@ -108,7 +108,14 @@ def run_check(notebook: str | Path, timeout: int = 600) -> CheckResult:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade_id") in skipped:
             cell.source = ""  # nbclient does not run empty cells
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+        # The kernel's own start-up log (ipykernel warns that a local TCP kernel is unencrypted) is not the
+        # student's business; the notebook's output and errors still come back.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     client.execute()
     for cell in nb.cells:
