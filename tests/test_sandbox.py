@@ -123,3 +123,29 @@ def test_a_dataloader_with_worker_processes_runs_under_the_memory_cap(tmp_path):
     (tmp_path / "work").mkdir()
     printed = _run(config, FORKED_WORKERS, tmp_path / "work")
     assert "batches 8 sum 32640.0" in printed
+
+
+def test_processes_that_ended_count_nothing_in_the_memory_total():
+    """Past the cap in resident size, does the memory total count a process that ended after its resident
+    size was read (a DataLoader worker at the end of an epoch; a zombie) as 0, not as its resident size?
+    (Counted at its resident size, on a busy machine, it killed a kernel that stayed under the cap.)"""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from dl4phys.sandbox.launcher import _proportional_total
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exits, not reaped until wait()
+    deadline = time.monotonic() + 30
+    while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert _proportional_total([(ended.pid, 800 * 2**20), (zombie.pid, 800 * 2**20)]) == 0
+    finally:
+        zombie.wait()
+    alive = _proportional_total([(os.getpid(), 1 << 40)])
+    assert 0 < alive < 1 << 40, "a live process counts with its proportional size"

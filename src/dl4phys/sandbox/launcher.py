@@ -42,22 +42,32 @@ def _tree_processes(process) -> list:
 
 def _pss(pid: int) -> int | None:
     """Proportional set size of one process, in bytes (its pages, shared ones divided among their users);
-    None where it cannot be read."""
+    0 for a process that has ended (its pages are freed or belong to the others now); None where it
+    cannot be read."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
             for line in rollup:
                 if line.startswith(b"Pss:"):
                     return int(line.split()[1]) * 1024
+        return 0  # no memory map left: a zombie
+    except (FileNotFoundError, ProcessLookupError):
+        return 0  # it ended after its resident size was read
     except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return None
+
+
+def _proportional_total(sizes: list[tuple[int, int]]) -> int:
+    """The proportional sizes of ``(pid, resident size)`` pairs, summed; a process whose proportional size
+    cannot be read counts with its resident size. A DataLoader's workers that exit between the two reads
+    count 0, not their resident size, or the kernel (whose share of the pages grows as they go) would be
+    charged for them twice and killed on a busy machine."""
+    return sum(pss if (pss := _pss(pid)) is not None else rss for pid, rss in sizes)
 
 
 def _tree_memory(process, cap: int) -> int:
     """Memory of the kernel and its children. The sum of resident sizes, cheap, while it is under ``cap``;
     above it, the sum of proportional sizes, which counts a page that forked workers share once (a
-    DataLoader's workers are copies of the kernel: their resident sizes would count it once per worker).
-    A process whose proportional size cannot be read counts with its resident size."""
+    DataLoader's workers are copies of the kernel: their resident sizes would count it once per worker)."""
     import psutil
 
     sizes = []
@@ -69,7 +79,7 @@ def _tree_memory(process, cap: int) -> int:
     total = sum(rss for _, rss in sizes)
     if total <= cap:
         return total
-    return sum(pss if (pss := _pss(pid)) is not None else rss for pid, rss in sizes)
+    return _proportional_total(sizes)
 
 
 def _kill_tree(process) -> None:
