@@ -1,10 +1,11 @@
 """Shared fixtures of the course tests.
 
 The tests grade the course of this repository. The expensive part, running notebooks through the
-autograder, happens once per session in ``graded_course``: the first test that asks for an assignment
-grades the demo cases (``tests/submissions/<assignment>/*.toml``, built from the current release) of
-every assignment the selected tests need, in one scratch course folder, in one run on two workers (so
-that no worker idles between two assignments).
+autograder, happens once per session: as the session starts, a process of its own
+(:mod:`tests.background_grading`) grades the demo cases (``tests/submissions/<assignment>/*.toml``,
+built from the current release) of every assignment the selected tests need, in one scratch course
+folder, in one run on two workers, while the other tests run. The tests that read those grades
+(``graded_course``) run last and wait for it.
 """
 
 from __future__ import annotations
@@ -17,24 +18,18 @@ import pytest
 
 from dl4phys import grading, sandbox
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO / "source"
+from .background_grading import REPO, SOURCE, BackgroundGrading, grade_demo_cases, scratch_course
+
 ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 # Parallel grading on the CI's two cores; results still reach the gradebook through one writer.
 GRADING_WORKERS = int(os.environ.get("DL4PHYS_TEST_WORKERS", "2"))
+# How long the tests that read the grades wait for the background grading (the suite's whole budget).
+GRADING_WAIT_S = 2400
 
 
 def assignment_marker(assignment: str) -> str:
     """The pytest marker of an assignment: its prefix, e.g. ``hw06`` for ``hw06_transformers``."""
     return assignment.split("_", 1)[0]
-
-
-def scratch_course(root: Path, **kwargs) -> grading.Course:
-    """A course folder at ``root`` that grades this repository's assignments (source, settings, cases)."""
-    kwargs.setdefault("release", root / "release")
-    return grading.Course(
-        root=root, source=SOURCE, config_file=REPO / "nbgrader_config.py", cases=REPO / "tests" / "submissions", **kwargs
-    )
 
 
 def pytest_configure(config):
@@ -63,15 +58,21 @@ def pytest_collection_finish(session):
             GRADED_ASSIGNMENTS.add(assignment)
 
 
+def _reads_grades(item) -> bool:
+    return "graded_course" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config, items):
-    """Parametrized tests get their assignment's marker. GPU tests skip without CUDA, except under
-    `make test-gpu` (DL4PHYS_REQUIRE_GPU=1), where they fail."""
+    """Parametrized tests get their assignment's marker. The tests that read the background grading's
+    grades run last, so that every other test runs while it grades. GPU tests skip without CUDA, except
+    under `make test-gpu` (DL4PHYS_REQUIRE_GPU=1), where they fail."""
     import torch
 
     for item in items:
         assignment = _assignment_param(item)
         if assignment:
             item.add_marker(getattr(pytest.mark, assignment_marker(assignment)))
+    items[:] = [i for i in items if not _reads_grades(i)] + [i for i in items if _reads_grades(i)]
     if torch.cuda.is_available():
         return
     required = os.environ.get("DL4PHYS_REQUIRE_GPU") == "1"
@@ -85,24 +86,27 @@ def pytest_collection_modifyitems(config, items):
 
 @dataclass
 class GradedCourse:
-    """A scratch course in which each assignment's demo cases are graded once, when a test first asks."""
+    """A scratch course in which each assignment's demo cases are graded once: those the session's tests
+    need by the background grading started with the session, any other when a test first asks."""
 
     course: grading.Course
     outcomes: list
     graded: set
+    background: BackgroundGrading | None = None
 
     def ensure(self, assignment: str) -> None:
-        """Grade ``assignment``'s demo cases, with those of every other assignment the session's tests need."""
+        """Have ``assignment``'s demo cases graded (waiting for the background grading if it grades them)."""
         if assignment in self.graded:
             return
+        if self.background is not None:
+            background, self.background = self.background, None
+            self.outcomes += background.outcomes(timeout=GRADING_WAIT_S)
+            self.graded |= set(background.assignments)
+            if assignment in self.graded:
+                return
         batch = sorted(({assignment} | GRADED_ASSIGNMENTS) - self.graded)
         self.graded |= set(batch)
-        grading.release(self.course, batch)
-        submissions = {a: grading.submit_demo_cases(self.course, a) for a in batch}
-        # Graded in the sandbox as instructors grade; without bubblewrap (a laptop), the same path unsandboxed.
-        self.outcomes += grading.grade_assignments(
-            self.course, submissions, unsafe=sandbox.bwrap_path() is None, workers=GRADING_WORKERS
-        )
+        self.outcomes += grade_demo_cases(self.course, batch, GRADING_WORKERS)
 
     def score(self, assignment: str, student: str) -> tuple[float, float]:
         self.ensure(assignment)
@@ -117,10 +121,21 @@ class GradedCourse:
         return next((self.course.autograded / student / assignment).glob("*.ipynb"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _graded_course(tmp_path_factory):
+    """The scratch course of the demo cases; its grading starts with the session, in the background."""
+    root = tmp_path_factory.mktemp("course")
+    background = BackgroundGrading(root, sorted(GRADED_ASSIGNMENTS), GRADING_WORKERS) if GRADED_ASSIGNMENTS else None
+    course = GradedCourse(scratch_course(root), [], set(), background)
+    yield course
+    if course.background is not None:  # no test came to read the grades (a run stopped early, say)
+        course.background.stop()
+
+
 @pytest.fixture(scope="session")
-def graded_course(tmp_path_factory) -> GradedCourse:
-    """A scratch course; assignments are released and graded on first use (see GradedCourse.ensure)."""
-    return GradedCourse(scratch_course(tmp_path_factory.mktemp("course")), [], set())
+def graded_course(_graded_course) -> GradedCourse:
+    """The demo cases of every assignment the selected tests need, graded (see GradedCourse.ensure)."""
+    return _graded_course
 
 
 @dataclass
