@@ -9,16 +9,16 @@ line a notebook prints (instead of failing) when the weights cannot be had.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import socket
-import threading
 
 import pytest
 import torch
 
 from dl4phys.data import pretrained
 from dl4phys.data.__main__ import main as data_main
+
+from .file_server import FileServer
 
 pytestmark = pytest.mark.data
 
@@ -36,39 +36,10 @@ GOOD = f"resnet18-{hashlib.sha256(PAYLOAD).hexdigest()[:8]}.pth"
 BAD = "resnet18-00000000.pth"  # the same bytes under a name whose checksum they do not match
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict = {}
-    requests: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        name = self.path.rsplit("/", 1)[-1]
-        type(self).requests.append(name)
-        data = self.files.get(name)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture()
 def server():
-    _Handler.files = {GOOD: PAYLOAD, BAD: PAYLOAD}
-    _Handler.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/models/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with FileServer({GOOD: PAYLOAD, BAD: PAYLOAD}, "models/") as files:
+        yield files
 
 
 @pytest.fixture()
@@ -90,21 +61,21 @@ def test_url_is_torchvisions_and_carries_its_checksum():
 
 
 def test_download_once_into_the_cache_then_read_from_it(server, cache, capsys):
-    state = pretrained.resnet18_weights(url=server + GOOD)
+    state = pretrained.resnet18_weights(url=server.url + GOOD)
     assert _same(state)
     assert (cache / "weights" / GOOD).read_bytes() == PAYLOAD
     assert [p.name for p in (cache / "weights").iterdir()] == [GOOD]  # no partial file left
-    assert _Handler.requests == [GOOD]
-    assert _same(pretrained.resnet18_weights(url=server + GOOD))  # from the cache: no second request
-    assert _Handler.requests == [GOOD]
+    assert server.requests == [GOOD]
+    assert _same(pretrained.resnet18_weights(url=server.url + GOOD))  # from the cache: no second request
+    assert server.requests == [GOOD]
     assert capsys.readouterr().out == ""
 
 
 def test_checksum_mismatch_deletes_the_file(server, cache, capsys):
     with pytest.raises(pretrained.WeightsUnavailable, match="checksum mismatch for resnet18-00000000.pth"):
-        pretrained.download_weights(server + BAD, progress=False)
+        pretrained.download_weights(server.url + BAD, progress=False)
     assert list((cache / "weights").iterdir()) == []
-    assert pretrained.resnet18_weights(url=server + BAD) is None
+    assert pretrained.resnet18_weights(url=server.url + BAD) is None
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "checksum mismatch" in out and "random weights" in out
 
@@ -121,9 +92,9 @@ def test_offline_gives_none_and_one_line(cache, capsys):
 
 def test_http_error_and_no_download(server, cache, capsys):
     with pytest.raises(pretrained.WeightsUnavailable, match="cannot download"):
-        pretrained.download_weights(server + "resnet18-12345678.pth", progress=False)
-    assert pretrained.resnet18_weights(url=server + GOOD, download=False) is None
-    assert _Handler.requests == ["resnet18-12345678.pth"]
+        pretrained.download_weights(server.url + "resnet18-12345678.pth", progress=False)
+    assert pretrained.resnet18_weights(url=server.url + GOOD, download=False) is None
+    assert server.requests == ["resnet18-12345678.pth"]
     assert "not in" in capsys.readouterr().out
 
 
@@ -131,14 +102,14 @@ def test_cache_that_cannot_be_written(server, tmp_path, monkeypatch, capsys):
     # (as root a read-only mode bit would not stop the test: a cache below a regular file cannot be made by anyone)
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("DL4PHYS_CACHE", str(tmp_path / "a-file" / "cache"))
-    assert pretrained.resnet18_weights(url=server + GOOD) is None
+    assert pretrained.resnet18_weights(url=server.url + GOOD) is None
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "cannot write" in out
-    assert _Handler.requests == []
+    assert server.requests == []
 
 
 def test_command_line(server, cache, tmp_path, capsys):
-    assert data_main(["weights", "--url", server + GOOD, "--quiet"]) == 0
+    assert data_main(["weights", "--url", server.url + GOOD, "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == f"weights: {cache / 'weights' / GOOD}"
-    assert data_main(["weights", "--url", server + BAD, "--dest", str(tmp_path / "elsewhere"), "--quiet"]) == 2
+    assert data_main(["weights", "--url", server.url + BAD, "--dest", str(tmp_path / "elsewhere"), "--quiet"]) == 2
     assert "error: checksum mismatch" in capsys.readouterr().err

@@ -10,11 +10,9 @@ Nothing here leaves 127.0.0.1: proxies are switched off for it.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -22,36 +20,12 @@ from dl4phys.data import DownloadError, download_reference
 from dl4phys.data.reference import REFERENCE_MD5
 
 from .conftest import REPO
+from .file_server import FileServer
 
 pytestmark = pytest.mark.data
 
 PAYLOAD = bytes(range(256)) * 300  # 76.8 kB, more than one chunk
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict = {}
-    requests: list = []
-    break_off: set = set()  # names whose next response stops halfway (then they are served whole)
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        name = self.path.split("?")[0].rsplit("/", 1)[-1]
-        type(self).requests.append(name)
-        data = self.files.get(name)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if name in self.break_off:
-            self.break_off.discard(name)
-            self.wfile.write(data[: len(data) // 2])  # the connection closes: a short body
-        else:
-            self.wfile.write(data)
 
 
 @pytest.fixture(autouse=True)
@@ -64,80 +38,70 @@ def _no_proxy(monkeypatch):
 
 @pytest.fixture()
 def server():
-    _Handler.files = {"train.h5": PAYLOAD, "val.h5": PAYLOAD[:1000]}
-    _Handler.requests = []
-    _Handler.break_off = set()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/records/x/files/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with FileServer({"train.h5": PAYLOAD, "val.h5": PAYLOAD[:1000]}, "records/x/files/") as files:
+        yield files
 
 
-def _fetch(tmp_path, server, name="train.h5", **kwargs):
+def _fetch(tmp_path, url, name="train.h5", **kwargs):
     kwargs = {"progress": False, "retries": 0, **kwargs}
-    return download_reference(tmp_path, files=[name], base_url=server, **kwargs)
+    return download_reference(tmp_path, files=[name], base_url=url, **kwargs)
 
 
 def test_download_and_checksum(server, tmp_path):
-    out = _fetch(tmp_path, server, checksums={"train.h5": MD5})
+    out = _fetch(tmp_path, server.url, checksums={"train.h5": MD5})
     assert out["train.h5"].read_bytes() == PAYLOAD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["MD5SUMS", "train.h5"]
     assert (tmp_path / "MD5SUMS").read_text() == f"{MD5}  train.h5\n"
     # A second call finds the verified file and does not download again.
-    _fetch(tmp_path, server, checksums={"train.h5": MD5})
-    assert _Handler.requests == ["train.h5"]
+    _fetch(tmp_path, server.url, checksums={"train.h5": MD5})
+    assert server.requests == ["train.h5"]
 
 
 def test_unknown_checksum_is_computed_and_kept_with_the_others(server, tmp_path):
-    _fetch(tmp_path, server)
-    _fetch(tmp_path, server, name="val.h5")
-    _fetch(tmp_path, server)  # there already: no download
-    assert _Handler.requests == ["train.h5", "val.h5"]
+    _fetch(tmp_path, server.url)
+    _fetch(tmp_path, server.url, name="val.h5")
+    _fetch(tmp_path, server.url)  # there already: no download
+    assert server.requests == ["train.h5", "val.h5"]
     val_md5 = hashlib.md5(PAYLOAD[:1000]).hexdigest()
     assert (tmp_path / "MD5SUMS").read_text() == f"{MD5}  train.h5\n{val_md5}  val.h5\n"
 
 
 def test_bad_checksum_is_an_error_and_removes_the_download(server, tmp_path):
     with pytest.raises(DownloadError, match="checksum mismatch for train.h5") as info:
-        _fetch(tmp_path, server, checksums={"train.h5": "0" * 32})
+        _fetch(tmp_path, server.url, checksums={"train.h5": "0" * 32})
     assert "\n" not in str(info.value) and "REFERENCE_MD5" in str(info.value)
     assert list(tmp_path.iterdir()) == []  # neither the file nor pooch's temporary one
 
 
 def test_wrong_file_on_disk_is_downloaded_again(server, tmp_path):
     (tmp_path / "train.h5").write_bytes(b"an old, different file")
-    out = _fetch(tmp_path, server, checksums={"train.h5": MD5})
+    out = _fetch(tmp_path, server.url, checksums={"train.h5": MD5})
     assert out["train.h5"].read_bytes() == PAYLOAD
-    assert _Handler.requests == ["train.h5"]
+    assert server.requests == ["train.h5"]
 
 
 def test_broken_off_transfer_leaves_nothing_and_a_second_call_finishes(server, tmp_path):
-    _Handler.break_off = {"train.h5"}
+    server.break_off = {"train.h5"}
     with pytest.raises(DownloadError, match="broke off .*tries: 1.*run it again") as info:
-        _fetch(tmp_path, server)
+        _fetch(tmp_path, server.url)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
-    assert _fetch(tmp_path, server)["train.h5"].read_bytes() == PAYLOAD
+    assert _fetch(tmp_path, server.url)["train.h5"].read_bytes() == PAYLOAD
 
 
 def test_broken_off_transfer_is_retried(server, tmp_path, monkeypatch):
     import pooch.core
 
     monkeypatch.setattr(pooch.core.time, "sleep", lambda seconds: None)  # pooch waits 1 s before a retry
-    _Handler.break_off = {"train.h5"}
-    out = _fetch(tmp_path, server, checksums={"train.h5": MD5}, retries=1)
+    server.break_off = {"train.h5"}
+    out = _fetch(tmp_path, server.url, checksums={"train.h5": MD5}, retries=1)
     assert out["train.h5"].read_bytes() == PAYLOAD
-    assert _Handler.requests == ["train.h5", "train.h5"]
+    assert server.requests == ["train.h5", "train.h5"]
 
 
 def test_http_error_is_one_line(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404") as info:
-        _fetch(tmp_path, server, name="test.h5")
+        _fetch(tmp_path, server.url, name="test.h5")
     assert "\n" not in str(info.value)
 
 
@@ -154,7 +118,8 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
 
 def test_cli_prints_the_md5(server, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--base-url", server, "--files", "val.h5"],
+        [sys.executable, "-m", "dl4phys.data", "download", "--dest", str(tmp_path), "--base-url", server.url]
+        + ["--files", "val.h5"],
         capture_output=True,
         text=True,
         cwd=REPO,
