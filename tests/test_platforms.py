@@ -60,22 +60,8 @@ def student_wheels(published, tmp_path_factory) -> Path:
     index' for the set-up cell. (Built from a copy: building writes into the source folder.)"""
     work = tmp_path_factory.mktemp("student-build")
     shutil.copytree(published, work / "homework")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--wheel-dir",
-            str(work / "wheels"),
-            str(work / "homework"),
-        ],
-        check=True,
-    )
+    build = ["wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
+    subprocess.run([sys.executable, "-m", "pip", *build, "--wheel-dir", str(work / "wheels"), str(work / "homework")], check=True)
     return work / "wheels"
 
 

@@ -243,21 +243,9 @@ def prepare(dry_run: bool) -> int:
     shutil.rmtree(wheels, ignore_errors=True)
     wheels.mkdir(parents=True)
     subprocess.run(_pip("download", "--no-deps", "--quiet", "-d", str(wheels), *pins), check=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(wheels),
-            str(ROOT),
-        ],
-        check=True,
-    )
+    # The course package itself, built here (a wheel for any Python: it is pure Python).
+    build = ["wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([sys.executable, "-m", "pip", *build, "--wheel-dir", str(wheels), str(ROOT)], check=True)
     size = sum(p.stat().st_size for p in wheels.iterdir()) / 2**20
     print(f"wrote {len(list(wheels.iterdir()))} wheels ({size:.0f} MB) into {wheels} and bwrap into {REHEARSAL / 'bwrap'}")
     return 0
