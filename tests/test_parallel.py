@@ -243,3 +243,29 @@ def test_a_failing_reference_stops_parallel_grading_before_any_grade_is_written(
             if g.auto_score is not None
         ]
     assert scored == []
+
+
+def test_each_grading_worker_and_its_kernels_keep_to_their_own_cores():
+    """Does each local grading worker keep to its own block of cores, and the programs it starts too (so that a
+    kernel's fastai starts as many DataLoader workers as its share of the cores, not one per core of the machine)?"""
+    import json
+
+    from dask.distributed import Client
+
+    from dl4phys.grading import parallel
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores")
+
+    def cores_of_a_child_after_taking_share():
+        parallel.take_share()
+        script = "import json, os; print(json.dumps(sorted(os.sched_getaffinity(0))))"
+        return json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+
+    with grading.local_cluster(2) as cluster, Client(cluster) as client:
+        workers = sorted(client.scheduler_info()["workers"])
+        seen = [client.submit(cores_of_a_child_after_taking_share, workers=[w], pure=False).result() for w in workers]
+    assert [len(s) for s in seen] == [len(cores) // 2] * 2
+    assert not set(seen[0]) & set(seen[1]), f"two workers on the same cores: {seen}"
+    assert set(seen[0]) | set(seen[1]) <= set(cores)

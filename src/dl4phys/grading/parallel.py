@@ -146,7 +146,7 @@ def grade_assignments(
 # ------------------------------------------------------------------------------------------ on Dask
 def grade_in_private_gradebook(course: Course, assignment: str, student: str, template: str):
     """A Dask task: grade one student against a private copy of the gradebook; return outcome and grades."""
-    _share_gpus()
+    take_share()
     with tempfile.TemporaryDirectory(prefix="dl4phys-grade-") as scratch:
         private_db = Path(scratch) / "gradebook.db"
         shutil.copyfile(template, private_db)
@@ -156,15 +156,50 @@ def grade_in_private_gradebook(course: Course, assignment: str, student: str, te
     return outcome, grades
 
 
-def _share_gpus() -> None:
-    """With several GPUs, each Dask worker takes its own (worker i gets GPU i mod n)."""
-    if "CUDA_VISIBLE_DEVICES" in os.environ or not shutil.which("nvidia-smi"):
-        return
+def reference_task(course: Course, assignment: str) -> float:
+    """A Dask task: :func:`prepare_references` on the worker's share of the machine."""
+    take_share()
+    return prepare_references(course, assignment)
+
+
+def take_share() -> None:
+    """On a local cluster, a worker and the kernels it starts keep to their own GPU and cores."""
+    _share_gpus()
+    _share_cores()
+
+
+def _worker_index() -> int | None:
+    """The index of the local-cluster worker this runs on (its name); None elsewhere or on a remote cluster."""
     try:
         from distributed import get_worker
 
-        index = int(get_worker().name)
+        return int(get_worker().name)
     except (ImportError, ValueError, TypeError):
+        return None
+
+
+def _share_cores() -> None:
+    """Worker i keeps to the i-th block of OMP_NUM_THREADS cores (:func:`kernel_threads`), and so do its kernels.
+
+    Programs size themselves by the cores they may use: fastai's DataLoaders start min(16, cores) worker
+    processes. Unpinned, each of 8 kernels on a 64-core grader would start 16 of them (128 processes, and
+    memory against each sandbox's cap); pinned, each starts as many as its share of the cores.
+    """
+    index = _worker_index()
+    share = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+    if index is None or share <= 0 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if share >= len(cores):  # all of them, or pinned already by an earlier task
+        return
+    start = (index * share) % len(cores)
+    os.sched_setaffinity(0, (cores + cores)[start : start + share])
+
+
+def _share_gpus() -> None:
+    """With several GPUs, each Dask worker takes its own (worker i gets GPU i mod n)."""
+    index = _worker_index()
+    if index is None or "CUDA_VISIBLE_DEVICES" in os.environ or not shutil.which("nvidia-smi"):
         return
     gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.count("GPU ")
     if gpus > 1:
@@ -291,7 +326,7 @@ def _grade_in_parallel(
                 # device: each computes its own records there, when its first student needs them.
                 references = {
                     client.submit(
-                        prepare_references, graded, assignment, key=f"reference-{assignment}", pure=False, priority=1_000_000
+                        reference_task, graded, assignment, key=f"reference-{assignment}", pure=False, priority=1_000_000
                     ): assignment
                     for assignment, (graded, _) in plans.items()
                 }
