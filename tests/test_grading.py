@@ -101,6 +101,18 @@ def _failures(graded_course, assignment: str, student: str) -> str:
     return "; ".join(lines)
 
 
+def test_a_failed_visible_assert_is_why_the_hidden_tests_did_not_run(graded_course):
+    """When a test cell stops at its own visible assert, does the student read that assert's message, and that the
+    hidden tests did not run because of it (not a vaguer reason)?"""
+    notebook = nbformat.read(graded_course.autograded_notebook("hw02_gradient_descent", "sgd-step-not-in-place"), as_version=4)
+    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_sgd_step")
+    printed = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    assert "The cell stopped at an error: AssertionError: expected" in printed
+    assert [o.evalue for o in cell.outputs if o.output_type == "error"] == [
+        "the hidden tests did not run: the cell stopped at the error above"
+    ]
+
+
 def _skipped_in_source(assignment: str) -> set[str]:
     from dl4phys.check import skipped_when_grading
 

@@ -101,8 +101,9 @@ class JudgeTestCells(NbGraderPreprocessor):
         points = float(cell.metadata["nbgrader"].get("points", 0))
         tiers = self.auc_tiers.get(self._assignment, {}).get(grade_id)
         scorer = tiered_auc_scorer(self.labels(), tiers) if tiers else None
+        student = self._student(grade_id)
         try:
-            verdict = judge_cell(self._reference[grade_id], self._student(grade_id), points, scorer)
+            verdict = judge_cell(self._reference[grade_id], student, points, scorer)
         except ReferenceError as err:
             raise ReferenceError(f"{self._assignment}/{grade_id}: {err}") from err
         kept = [
@@ -135,6 +136,9 @@ class JudgeTestCells(NbGraderPreprocessor):
             )
         else:
             message = verdict.message()
+            if kernel_error is not None and isinstance(student, RecordError) and str(student) == "missing":
+                # Most often a visible assert: its own message, kept above, is what the student needs.
+                message = "the hidden tests did not run: the cell stopped at the error above"
             kept.append(NotebookNode(output_type="error", ename=ENAME, evalue=message, traceback=[f"{ENAME}: {message}"]))
         cell.outputs = kept
         return cell, resources
