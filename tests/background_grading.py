@@ -47,7 +47,7 @@ class BackgroundGrading:
     """The grading process: started at once, waited for by the first test that needs a grade."""
 
     def __init__(self, root: Path, assignments: list[str], workers: int):
-        self.root, self.assignments = root, sorted(assignments)
+        self.assignments = sorted(assignments)
         self.results = root.parent / f"{root.name}-outcomes.pickle"
         self.log = root.parent / f"{root.name}-grading.log"
         with self.log.open("wb") as log:

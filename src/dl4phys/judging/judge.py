@@ -130,7 +130,7 @@ def judge_cell(reference, student, max_points: float, auc_scorer: AucScorer | No
     if isinstance(student, RecordError):
         why = (
             "the test did not run to its end (an error before it, or the notebook stopped)"
-            if str(student) == "missing"
+            if student.missing
             else f"its record file is unusable: {student}"
         )
         return Verdict(0.0, max_points, [why])

@@ -28,6 +28,12 @@ DEFAULT_MAX_BYTES = 32 * 2**20
 class RecordError(ValueError):
     """A record file the judge cannot use (missing, not a regular file, too big, malformed)."""
 
+    MISSING = "missing"  # the message when the kernel never wrote the file (its test did not run to its end)
+
+    @property
+    def missing(self) -> bool:
+        return str(self) == self.MISSING
+
 
 def file_name(grade_id: str) -> str:
     """The record file of a test cell."""
@@ -85,7 +91,7 @@ def read_file_safely(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES
     try:
         fd = os.open(path, flags, dir_fd=dir_fd)
     except FileNotFoundError as err:
-        raise RecordError("missing") from err
+        raise RecordError(RecordError.MISSING) from err
     except OSError as err:  # ELOOP: a symbolic link; ENXIO: a FIFO without writer
         raise RecordError(f"not a regular file ({os.strerror(err.errno) if err.errno else err})") from err
     try:

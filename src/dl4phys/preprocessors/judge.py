@@ -86,7 +86,7 @@ class JudgeTestCells(NbGraderPreprocessor):
     def _student(self, grade_id: str):
         data = self._records.get(file_name(grade_id))
         if data is None:
-            return RecordError("missing")
+            return RecordError(RecordError.MISSING)
         try:
             return decode(data)
         except RecordError as err:
@@ -136,7 +136,7 @@ class JudgeTestCells(NbGraderPreprocessor):
             )
         else:
             message = verdict.message()
-            if kernel_error is not None and isinstance(student, RecordError) and str(student) == "missing":
+            if kernel_error is not None and isinstance(student, RecordError) and student.missing:
                 # Most often a visible assert: its own message, kept above, is what the student needs.
                 message = "the hidden tests did not run: the cell stopped at the error above"
             kept.append(NotebookNode(output_type="error", ename=ENAME, evalue=message, traceback=[f"{ENAME}: {message}"]))
