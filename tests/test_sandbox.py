@@ -37,8 +37,15 @@ def _run(config, source: str, folder) -> str:
     from dl4phys.sandbox.kernel import SandboxKernelManager
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
-    manager = SandboxKernelManager(config=config)
-    NotebookClient(notebook, km=manager, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
+    # The client makes (and so owns, stops and cleans up) the manager; one handed in would be left running.
+    client = NotebookClient(
+        notebook,
+        kernel_manager_class=SandboxKernelManager,
+        config=config,
+        timeout=300,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
     outputs = notebook.cells[0].outputs
     assert not [o for o in outputs if o.output_type == "error"], outputs
     return "".join(o.get("text", "") for o in outputs)
