@@ -26,10 +26,16 @@ sandbox-tool:
 	  (apt-get install -y -q bubblewrap || (apt-get update -q && apt-get install -y -q bubblewrap)) >/dev/null; \
 	  else echo "note: install bubblewrap (sudo apt-get install bubblewrap) to grade in the sandbox"; fi; }
 
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
+# uv installs the same pinned packages (the same `pip freeze`) in about a third of pip's time: it
+# downloads and unpacks in parallel. pip installs them where uv cannot be had or fails.
+UV_INSTALL := $(VENV)/bin/uv pip install --quiet --native-tls --compile-bytecode --python $(PY)
+
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@if $(PIP_INSTALL) uv==0.13.9 2>/dev/null && $(UV_INSTALL) -r requirements.txt; then echo "installed requirements.txt with uv"; \
+	  else echo "installing requirements.txt with pip"; $(PIP_INSTALL) -r requirements.txt; fi
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
