@@ -70,6 +70,32 @@ def test_sandboxed_kernels_read_the_graders_feature_cache_but_cannot_write_it(tm
     assert sorted(p.name for p in folder.iterdir()) == [f"v{splits.FEATURES_VERSION}-{digest}.npy"]
 
 
+READS_FONT_LIST = """
+import logging, os
+messages = []
+class Collect(logging.Handler):
+    def emit(self, record):
+        messages.append(record.getMessage())
+logger = logging.getLogger("matplotlib.font_manager")
+logger.addHandler(Collect())
+logger.setLevel(logging.INFO)
+print("config folder:", sorted(os.listdir(os.environ["MPLCONFIGDIR"])))
+import matplotlib.pyplot
+print("font list rebuilt" if any("generated new fontManager" in m for m in messages) else "font list read")
+"""
+
+
+def test_sandboxed_kernels_start_with_the_graders_matplotlib_font_list(tmp_path):
+    """Does a sandboxed kernel find the grader's matplotlib font list in its config folder, so that matplotlib does not scan the fonts again in every graded notebook?"""
+    from matplotlib.font_manager import FontManager
+
+    course = parallel.grading_course(scratch_course(tmp_path / "course"), "hw02_gradient_descent")
+    (tmp_path / "work").mkdir()
+    printed = _run(course.config, READS_FONT_LIST, tmp_path / "work")
+    assert f"config folder: ['fontlist-v{FontManager.__version__}.json']" in printed, printed
+    assert "font list read" in printed, printed
+
+
 READS_WEIGHTS = """
 import os
 from dl4phys.data.pretrained import resnet18_weights, weights_dir

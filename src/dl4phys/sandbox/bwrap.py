@@ -25,6 +25,8 @@ from pathlib import Path
 
 #: The kernel's home and working folder inside the sandbox (on the /tmp tmpfs).
 HOME = "/tmp/home"
+#: matplotlib's configuration and cache folder inside the sandbox.
+MPLCONFIGDIR = f"{HOME}/.matplotlib"
 #: Where the records folder appears inside the sandbox.
 RECORDS_MOUNT = "/run/dl4phys/records"
 #: What the dynamic linker and Python need of /etc; the rest of /etc (keys, credentials) stays out.
@@ -55,6 +57,9 @@ class SandboxLayout:
     shm_bytes: int = 256 * 2**20  # size of the /dev/shm tmpfs (multiprocessing: a DataLoader's workers' batches)
     readonly: list[str] = field(default_factory=list)  # extra read-only paths, bound at the same path
     files: list[tuple[int, str]] = field(default_factory=list)  # (open fd, name): copied into HOME
+    #: (open fd, name): the grader's matplotlib font list, copied into MPLCONFIGDIR (matplotlib builds it
+    #: otherwise, in every kernel: 0.4 s of scanning fonts before the first plot)
+    config_files: list[tuple[int, str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     privileged: bool = False  # bwrap runs as root: keep CAP_SETUID/SETGID for the entry's drop to the kernel user
     python_paths: list[str] = field(default_factory=list)  # the interpreter, the venv, the package (read-only)
@@ -114,6 +119,9 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
     args += ["--perms", "1777", "--size", str(layout.tmp_bytes), "--tmpfs", "/tmp", "--perms", "0777", "--dir", HOME]
     for fd, name in layout.files:
         args += ["--perms", "0666", "--file", str(fd), f"{HOME}/{name}"]
+    args += ["--perms", "0777", "--dir", MPLCONFIGDIR]
+    for fd, name in layout.config_files:
+        args += ["--perms", "0666", "--file", str(fd), f"{MPLCONFIGDIR}/{name}"]
     binds = [p for p in dict.fromkeys(layout.python_paths + layout.readonly) if os.path.exists(p)]
     # bwrap makes missing parent folders private (0700): make them traversable first, so the kernel's
     # user reaches what is bound below them, and nothing more (they are empty otherwise).
@@ -131,7 +139,7 @@ def bwrap_arguments(bwrap: str, layout: SandboxLayout) -> list[str]:
         "LANG": "C.UTF-8",
         "PYTHONNOUSERSITE": "1",
         "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": f"{HOME}/.matplotlib",
+        "MPLCONFIGDIR": MPLCONFIGDIR,
         "DL4PHYS_RECORDS": RECORDS_MOUNT,
         **layout.env,
     }

@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writable-mb", type=int, required=True, help="cap of the records and IPC folders together")
     parser.add_argument("--readonly", action="append", default=[])
     parser.add_argument("--file", action="append", default=[], help="a file copied into the kernel's home")
+    parser.add_argument("--font-cache", help="the grader's matplotlib font list, copied into the kernel's MPLCONFIGDIR")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE set inside the sandbox")
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -202,14 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     group = _private_file(private, "group", f"root:x:0:\nstudent:x:{gid}:\n")
     fds = [passwd, group]
-    files = []
-    for path in args.file:  # regular files only, never through a link (the grader checked them too)
-        try:
+    files, config_files = [], []
+    for path, found in [(p, files) for p in args.file] + [(p, config_files) for p in [args.font_cache] if p]:
+        try:  # regular files only, never through a link (the grader checked them too)
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         fds.append(fd)
-        files.append((fd, os.path.basename(path)))
+        found.append((fd, os.path.basename(path)))
     env = dict(item.split("=", 1) for item in args.env)
     layout = SandboxLayout(
         ipc_dir=args.ipc,
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         shm_bytes=args.shm_mb * 2**20,
         readonly=args.readonly,
         files=files,
+        config_files=config_files,
         env=env,
         privileged=root,
         python_paths=python_paths(),
