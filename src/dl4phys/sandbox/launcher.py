@@ -157,6 +157,18 @@ def _private_file(private: Path, name: str, text: str) -> int:
     return os.open(path, os.O_RDONLY)
 
 
+def _opened(paths: list[str]) -> list[tuple[int, str]]:
+    """(open descriptor, file name) of each path that opens without following a link (the grader checked
+    that they are regular files too); bwrap copies them into the sandbox from the descriptors."""
+    opened = []
+    for path in paths:
+        try:
+            opened.append((os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), os.path.basename(path)))
+        except OSError:
+            continue
+    return opened
+
+
 def main(argv: list[str] | None = None) -> int:
     import psutil
 
@@ -202,15 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         private, "passwd", f"root:x:0:0:root:/root:/bin/false\nstudent:x:{uid}:{gid}:student:/tmp/home:/bin/sh\n"
     )
     group = _private_file(private, "group", f"root:x:0:\nstudent:x:{gid}:\n")
-    fds = [passwd, group]
-    files, config_files = [], []
-    for path, found in [(p, files) for p in args.file] + [(p, config_files) for p in [args.font_cache] if p]:
-        try:  # regular files only, never through a link (the grader checked them too)
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            continue
-        fds.append(fd)
-        found.append((fd, os.path.basename(path)))
+    files = _opened(args.file)
+    config_files = _opened([args.font_cache] if args.font_cache else [])
+    fds = [passwd, group] + [fd for fd, _ in files + config_files]
     env = dict(item.split("=", 1) for item in args.env)
     layout = SandboxLayout(
         ipc_dir=args.ipc,
