@@ -46,6 +46,11 @@ def _assignment_param(item) -> str | None:
     return assignment if isinstance(assignment, str) else None
 
 
+def selected_assignments(session, test_name: str) -> list[str]:
+    """The assignments the selected items (after -m and -k) of the parametrized test ``test_name`` run with."""
+    return sorted({a for item in session.items if item.originalname == test_name and (a := _assignment_param(item))})
+
+
 #: Assignments whose demo cases the selected tests read from ``graded_course`` (set once collected).
 GRADED_ASSIGNMENTS: set[str] = set()
 

@@ -13,7 +13,7 @@ from dl4phys import grading
 from dl4phys.grading.cases import load_case
 from dl4phys.judging.reference import probed_cells
 
-from .conftest import ASSIGNMENTS, REPO, SOURCE, scratch_course
+from .conftest import ASSIGNMENTS, REPO, SOURCE, scratch_course, selected_assignments
 
 pytestmark = pytest.mark.grading
 
@@ -153,13 +153,7 @@ def demo_feedback(request, graded_course) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    selected = sorted(
-        {
-            item.callspec.params["assignment"]
-            for item in request.session.items
-            if item.originalname == "test_feedback_shows_each_test_without_hidden_test_lines"
-        }
-    )
+    selected = selected_assignments(request.session, "test_feedback_shows_each_test_without_hidden_test_lines")
     for assignment in selected:
         graded_course.ensure(assignment)
     course = graded_course.course
